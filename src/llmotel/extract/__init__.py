@@ -1,0 +1,80 @@
+"""Extraction: provider objects in, neutral ``LLMCall`` records out. Knows nothing of OpenTelemetry.
+
+``Extractor`` holds the default duck-typed mapping; subclass it and override any method to map your
+own request, response or chunk types, then pass an instance as ``extractor=`` to the decorators.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from llmotel import semconv as sc
+from llmotel.extract import chunks, content, request, response
+from llmotel.records import LLMCall, StreamState
+
+__all__ = ["Extractor"]
+
+
+class Extractor:
+    """Default mapping from a call's arguments, result and stream chunks to an ``LLMCall``.
+
+    Every method receives the record to fill. Methods that read content (``input_content``,
+    ``stream_end`` and the ``capture=True`` paths) are only called when content capture is on and
+    the span is recording, so an override may be as expensive as it needs to be there.
+    """
+
+    def request(self, call: LLMCall, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+        """Fill the request facts (model, parameters, server) before the call is made."""
+        fields = request.fields_of(instance)
+        if call.request_model is None:
+            call.request_model = request.request_model(kwargs, instance, fields)
+        params = request.request_params(kwargs, fields)
+        if params:
+            call.params.update(params)
+        if kwargs.get("stream") is True:
+            call.stream = True
+        if fields:
+            call.server_address, call.server_port = request.server_of(fields)
+
+    def input_content(self, call: LLMCall, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+        """Fill ``input_messages`` / ``system_instructions`` (content capture only)."""
+        if call.operation == sc.OP_TEXT_COMPLETION:
+            prompt = kwargs.get("prompt", args[0] if args else None)
+            if prompt is not None:
+                call.input_messages = content.input_messages(
+                    prompt if isinstance(prompt, str) else list(prompt) if isinstance(prompt, list) else prompt
+                )
+        else:
+            messages = kwargs.get("messages")
+            if messages is None:
+                messages = kwargs.get("input")
+            if messages is None and args:
+                messages = args[0]
+            if messages is not None:
+                call.input_messages = content.input_messages(messages)
+        system = kwargs.get("system")
+        if system is None:
+            system = kwargs.get("instructions")
+        if system is not None:
+            call.system_instructions = content.system_instructions(system)
+
+    def response(self, call: LLMCall, result: Any, capture: bool) -> None:
+        """Fill the response facts from the value the call returned."""
+        response.read_response(call, result, capture)
+
+    def chunk(self, call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
+        """Accumulate one stream chunk (called for every chunk: keep it cheap)."""
+        chunks.read_chunk(call, state, chunk, capture)
+
+    def chunk_text(self, chunk: Any) -> str | None:
+        """The text one chunk carries, for its chunk event (called for sampled chunks only)."""
+        return chunks.chunk_text(chunk)
+
+    def stream_end(self, call: LLMCall, state: StreamState, capture: bool) -> None:
+        """Finish the record when the stream ends (builds output messages under capture)."""
+        if capture:
+            chunks.stream_output(call, state)
+
+
+DEFAULT_EXTRACTOR = Extractor()

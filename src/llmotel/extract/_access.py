@@ -1,0 +1,79 @@
+"""Small duck-typing helpers shared by the extractors. No OpenTelemetry, no provider imports."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+_MAX_INT64 = 2**63 - 1
+
+
+def get(obj: Any, name: str) -> Any:
+    """``obj[name]`` for mappings, ``obj.name`` otherwise; ``None`` when absent."""
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def count(value: Any) -> int | None:
+    """A token count: a non-negative int that fits an int64 attribute, else ``None``."""
+    if type(value) is int and 0 <= value <= _MAX_INT64:
+        return value
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= _MAX_INT64:
+        return int(value)
+    return None
+
+
+def as_int(value: Any) -> int | None:
+    """An int64-safe integer, else ``None`` (bools are not numbers here)."""
+    if isinstance(value, int) and not isinstance(value, bool) and -_MAX_INT64 <= value <= _MAX_INT64:
+        return int(value)
+    return None
+
+
+def as_float(value: Any) -> float | None:
+    """A finite float (ints accepted), else ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            result = float(value)
+        except OverflowError:
+            return None
+        return result if math.isfinite(result) else None
+    return None
+
+
+def as_str(value: Any) -> str | None:
+    """A string value (str subclasses such as str-enums become plain str), else ``None``."""
+    if isinstance(value, str):
+        inner = getattr(value, "value", value)
+        return str(inner) if isinstance(inner, str) else str.__str__(value)
+    return None
+
+
+def str_list(value: Any) -> list[str] | None:
+    """A list of strings from a string or a sequence of strings; ``None`` if empty or not strings."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        items = [v for v in value if isinstance(v, str)]
+        return items or None
+    return None
+
+
+def text_of(value: Any) -> str | None:
+    """The text of a message content that is a plain string, else ``None``."""
+    return value if isinstance(value, str) else None
+
+
+def maybe_json(value: Any) -> Any:
+    """Parse a JSON string (tool-call arguments); leave anything else, or invalid JSON, as it is."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value

@@ -1,0 +1,213 @@
+"""Stream-chunk extraction: finish reasons, usage, id/model and (with capture) text, per chunk.
+
+This runs once per chunk, so it is kept lean: a reader function is picked once per chunk type and
+cached, and text is only accumulated when content capture is on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from llmotel.extract import content
+from llmotel.extract._access import as_int, as_str, get
+from llmotel.extract.response import add_usage, usage_from
+from llmotel.records import LLMCall, StreamState
+
+ChunkReader = Callable[[LLMCall, StreamState, Any, bool], None]
+
+
+def _set_finish(call: LLMCall, index: int, reason: str) -> None:
+    reasons = call.finish_reasons
+    if reasons is None:
+        reasons = call.finish_reasons = []
+    while len(reasons) <= index:
+        reasons.append("")
+    reasons[index] = reason
+
+
+def _add_text(state: StreamState, index: int, text: Any) -> None:
+    if isinstance(text, str) and text:
+        bucket = state.texts.get(index)
+        if bucket is None:
+            bucket = state.texts[index] = []
+        bucket.append(text)
+
+
+def _add_tool_fragment(state: StreamState, choice: int, call: Any) -> None:
+    tool_index = as_int(get(call, "index")) or 0
+    per_choice = state.tool_calls.setdefault(choice, {})
+    entry = per_choice.setdefault(tool_index, {"id": None, "name": "", "arguments": ""})
+    if get(call, "id"):
+        entry["id"] = as_str(get(call, "id"))
+    function = get(call, "function")
+    if function is not None:
+        name = as_str(get(function, "name"))
+        if name:
+            entry["name"] += name
+        args = get(function, "arguments")
+        if isinstance(args, str):
+            entry["arguments"] += args
+
+
+def _openai_chunk(call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
+    """OpenAI chat.completions / completions chunk (objects or dicts)."""
+    if call.response_model is None:
+        call.response_id = call.response_id or as_str(get(chunk, "id"))
+        call.response_model = as_str(get(chunk, "model"))
+    choices = get(chunk, "choices")
+    if choices:
+        for position, choice in enumerate(choices):
+            index = get(choice, "index")
+            if type(index) is not int:
+                index = position
+            reason = get(choice, "finish_reason")
+            if reason:
+                _set_finish(call, index, str(reason))
+            if capture:
+                delta = get(choice, "delta")
+                if delta is not None:
+                    _add_text(state, index, get(delta, "content"))
+                    tool_calls = get(delta, "tool_calls")
+                    if tool_calls:
+                        for tool_call in tool_calls:
+                            _add_tool_fragment(state, index, tool_call)
+                else:
+                    _add_text(state, index, get(choice, "text"))
+    usage = get(chunk, "usage")
+    if usage is not None:
+        add_usage(call, usage_from(usage))
+
+
+def _typed_event(call: LLMCall, state: StreamState, event: Any, capture: bool) -> None:
+    """Anthropic stream events and OpenAI Responses-API stream events (both carry ``type``)."""
+    kind = get(event, "type")
+    if kind == "content_block_delta" or kind == "response.output_text.delta":
+        if capture:
+            delta = get(event, "delta")
+            _add_text(state, 0, delta if isinstance(delta, str) else get(delta, "text"))
+    elif kind == "message_start":
+        message = get(event, "message")
+        call.response_id = call.response_id or as_str(get(message, "id"))
+        call.response_model = call.response_model or as_str(get(message, "model"))
+        add_usage(call, usage_from(get(message, "usage")))
+    elif kind == "message_delta":
+        reason = as_str(get(get(event, "delta"), "stop_reason"))
+        if reason:
+            _set_finish(call, 0, reason)
+        usage = usage_from(get(event, "usage"))
+        if usage is not None:  # message_delta reports output tokens only (cumulative)
+            usage.input_tokens = None
+            add_usage(call, usage)
+    elif kind in ("response.completed", "response.incomplete", "response.failed"):
+        _read_responses_final(call, get(event, "response"))
+
+
+def _read_responses_final(call: LLMCall, response: Any) -> None:
+    if response is None:
+        return
+    call.response_id = call.response_id or as_str(get(response, "id"))
+    call.response_model = call.response_model or as_str(get(response, "model"))
+    status = as_str(get(response, "status"))
+    if status:
+        _set_finish(call, 0, "stop" if status == "completed" else status)
+    add_usage(call, usage_from(get(response, "usage")))
+
+
+def _llama_index_chunk(call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
+    """LlamaIndex ``ChatResponse``/``CompletionResponse`` stream items: ``delta`` plus ``raw``."""
+    raw = get(chunk, "raw")
+    if raw is not None and not isinstance(raw, (str, bytes)):
+        reader = reader_for(raw)
+        if reader is not _llama_index_chunk:
+            reader(call, state, raw, False)
+    extra = get(chunk, "additional_kwargs")
+    if isinstance(extra, Mapping) and extra:
+        add_usage(call, usage_from(extra))
+    if capture:
+        _add_text(state, 0, get(chunk, "delta"))
+
+
+def _text_chunk(call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
+    if capture:
+        _add_text(state, 0, chunk)
+
+
+def _dict_chunk(call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
+    if "type" in chunk:
+        _typed_event(call, state, chunk, capture)
+    else:
+        _openai_chunk(call, state, chunk, capture)
+
+
+def _ignore(call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
+    return None
+
+
+_readers: dict[type, ChunkReader] = {str: _text_chunk, dict: _dict_chunk}
+
+
+def reader_for(chunk: Any) -> ChunkReader:
+    """The reader for this chunk's type (chosen from the first chunk of a type, then cached)."""
+    cls = type(chunk)
+    reader = _readers.get(cls)
+    if reader is not None:
+        return reader
+    if isinstance(chunk, str):
+        reader = _text_chunk
+    elif isinstance(chunk, Mapping):
+        reader = _dict_chunk
+    elif get(chunk, "choices") is not None:
+        reader = _openai_chunk
+    elif isinstance(get(chunk, "type"), str):
+        reader = _typed_event
+    elif get(chunk, "delta") is not None or get(chunk, "raw") is not None:
+        reader = _llama_index_chunk
+    else:
+        reader = _ignore
+    if len(_readers) < 256:
+        _readers[cls] = reader
+    return reader
+
+
+def read_chunk(call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
+    """Accumulate one chunk into the call (``state.count`` already counts it)."""
+    reader = _readers.get(type(chunk)) or reader_for(chunk)
+    reader(call, state, chunk, capture)
+
+
+def chunk_text(chunk: Any) -> str | None:
+    """The text a chunk carries (for chunk events), if any."""
+    if isinstance(chunk, str):
+        return chunk
+    choices = get(chunk, "choices")
+    if choices:
+        first = choices[0]
+        delta = get(first, "delta")
+        text = get(delta, "content") if delta is not None else get(first, "text")
+        return text if isinstance(text, str) else None
+    delta = get(chunk, "delta")
+    if isinstance(delta, str):
+        return delta
+    if delta is not None:
+        text = get(delta, "text")
+        if not isinstance(text, str):
+            text = get(delta, "partial_json")
+        return text if isinstance(text, str) else None
+    return None
+
+
+def stream_output(call: LLMCall, state: StreamState) -> None:
+    """Build output messages from the text and tool calls accumulated over the stream."""
+    indexes = sorted(set(state.texts) | set(state.tool_calls) | set(range(len(call.finish_reasons or ()))))
+    messages = []
+    for index in indexes:
+        text = "".join(state.texts.get(index, ()))
+        reasons = call.finish_reasons or []
+        reason = reasons[index] if index < len(reasons) and reasons[index] else None
+        tools = [
+            {"id": t["id"], "function": {"name": t["name"], "arguments": t["arguments"]}}
+            for _, t in sorted(state.tool_calls.get(index, {}).items())
+        ]
+        messages.append(content.output_message(text or None, reason, tools or None))
+    call.output_messages = messages

@@ -1,0 +1,236 @@
+"""Request-side extraction: model, parameters, provider, server and model configuration.
+
+Everything is read by duck typing from the call's keyword arguments and the instance the method
+is bound to. Instance fields are read from ``instance.__dict__`` (where pydantic v2 and plain
+objects keep them), which never runs user properties and never raises.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from llmotel import semconv as sc
+from llmotel.extract._access import as_float, as_int, as_str, get, str_list
+from llmotel.records import Scalar
+
+_PARAMS: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any]], ...] = (
+    (sc.GEN_AI_REQUEST_TEMPERATURE, ("temperature",), as_float),
+    (
+        sc.GEN_AI_REQUEST_MAX_TOKENS,
+        ("max_tokens", "max_completion_tokens", "max_output_tokens", "max_new_tokens", "num_predict"),
+        as_int,
+    ),
+    (sc.GEN_AI_REQUEST_TOP_P, ("top_p",), as_float),
+    (sc.GEN_AI_REQUEST_TOP_K, ("top_k",), as_float),
+    (sc.GEN_AI_REQUEST_STOP_SEQUENCES, ("stop", "stop_sequences"), str_list),
+    (sc.GEN_AI_REQUEST_SEED, ("seed",), as_int),
+    (sc.GEN_AI_REQUEST_FREQUENCY_PENALTY, ("frequency_penalty",), as_float),
+    (sc.GEN_AI_REQUEST_PRESENCE_PENALTY, ("presence_penalty",), as_float),
+    (sc.GEN_AI_REQUEST_CHOICE_COUNT, ("n", "candidate_count"), as_int),
+)
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+def fields_of(instance: Any) -> Mapping[str, Any]:
+    """The instance's own field values (``__dict__``), or an empty mapping."""
+    if instance is None:
+        return _EMPTY
+    d = getattr(instance, "__dict__", None)
+    return d if isinstance(d, dict) else _EMPTY
+
+
+def request_params(kwargs: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """GenAI request attributes found in the call's kwargs, else on the instance."""
+    params: dict[str, Any] = {}
+    for key, names, convert in _PARAMS:
+        for name in names:
+            raw = kwargs.get(name)
+            if raw is None:
+                raw = fields.get(name)
+            if raw is not None:
+                value = convert(raw)
+                if value is not None and not (key == sc.GEN_AI_REQUEST_CHOICE_COUNT and value == 1):
+                    params[key] = value
+                break
+    return params
+
+
+def request_model(kwargs: Mapping[str, Any], instance: Any, fields: Mapping[str, Any]) -> str | None:
+    """The requested model: ``model=`` kwarg, else the instance's model / model_name / metadata."""
+    for value in (kwargs.get("model"), fields.get("model"), fields.get("model_name")):
+        text = as_str(value)
+        if text:
+            return text
+    if instance is None:
+        return None
+    for name in ("model", "model_name"):
+        text = as_str(getattr(type(instance), name, None) and getattr(instance, name, None))
+        if text:
+            return text
+    metadata = fields.get("metadata")
+    if metadata is None and hasattr(type(instance), "metadata"):
+        metadata = getattr(instance, "metadata", None)
+    if metadata is not None and not callable(metadata):
+        return as_str(get(metadata, "model_name"))
+    return None
+
+
+_PROVIDERS = (
+    ("azure", "azure.ai.openai"),
+    ("openai", "openai"),
+    ("anthropic", "anthropic"),
+    ("bedrock", "aws.bedrock"),
+    ("cohere", "cohere"),
+    ("mistral", "mistral_ai"),
+    ("groq", "groq"),
+    ("deepseek", "deepseek"),
+    ("vertex", "gcp.vertex_ai"),
+    ("gemini", "gcp.gemini"),
+    ("google", "gcp.gen_ai"),
+    ("perplexity", "perplexity"),
+    ("watsonx", "ibm.watsonx.ai"),
+    ("xai", "x_ai"),
+    ("ollama", "ollama"),
+)
+_provider_cache: dict[type, str] = {}
+
+UNKNOWN_PROVIDER = "unknown"
+
+
+def infer_provider(instance: Any) -> str:
+    """Provider name from the instance's class module and name; ``"unknown"`` when none matches."""
+    if instance is None:
+        return UNKNOWN_PROVIDER
+    cls = instance if isinstance(instance, type) else type(instance)
+    cached = _provider_cache.get(cls)
+    if cached is not None:
+        return cached
+    where = f"{cls.__module__}.{cls.__qualname__}".lower()
+    result = next((name for needle, name in _PROVIDERS if needle in where), UNKNOWN_PROVIDER)
+    if len(_provider_cache) < 512:
+        _provider_cache[cls] = result
+    return result
+
+
+_server_cache: dict[str, tuple[str | None, int | None]] = {}
+
+
+def server_of(fields: Mapping[str, Any]) -> tuple[str | None, int | None]:
+    """``server.address`` / ``server.port`` from a base URL field on the instance."""
+    for name in ("base_url", "api_base", "endpoint", "azure_endpoint"):
+        raw = fields.get(name)
+        if raw is None:
+            continue
+        url = raw if isinstance(raw, str) else str(raw) if type(raw).__name__ == "URL" else None
+        if not url:
+            continue
+        cached = _server_cache.get(url)
+        if cached is None:
+            try:
+                parts = urlsplit(url if "//" in url else f"//{url}")
+                port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+                cached = (parts.hostname, port)
+            except ValueError:
+                cached = (None, None)
+            if len(_server_cache) < 256:
+                _server_cache[url] = cached
+        return cached
+    return None, None
+
+
+# --- model configuration ---------------------------------------------------------------------
+
+_SECRET_WORDS = frozenset(
+    {
+        "key",
+        "apikey",
+        "secret",
+        "password",
+        "passwd",
+        "pwd",
+        "token",
+        "authorization",
+        "auth",
+        "credential",
+        "credentials",
+        "cookie",
+        "bearer",
+        "signature",
+        "private",
+        "session",
+        "jwt",
+    }
+)
+_CONTENT_WORDS = frozenset({"prompt", "system", "instruction", "instructions", "messages", "template"})
+_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_SECRET_VALUE = re.compile(r"^(sk-|Bearer |Basic |ey[A-Za-z0-9_-]{10,}\.)|://[^/\s]*:[^/\s]*@")
+_MAX_VALUE_LENGTH = 256
+
+
+def is_secret_name(name: str) -> bool:
+    """True for field names that may hold a secret (api_key, access_token, Authorization...)."""
+    words = _WORD_SPLIT.split(_CAMEL.sub("_", name).lower())
+    return any(w in _SECRET_WORDS for w in words) or "apikey" in name.lower()
+
+
+def is_secret_value(value: str) -> bool:
+    """True for strings shaped like keys, bearer tokens, JWTs or URLs with credentials."""
+    return _SECRET_VALUE.search(value) is not None
+
+
+_key_cache: dict[str, str | None] = {}
+
+
+def _attribute_key(name: str) -> str | None:
+    cached = _key_cache.get(name, "")
+    if cached != "":
+        return cached
+    words = set(_WORD_SPLIT.split(_CAMEL.sub("_", name).lower()))
+    if name.startswith("_") or is_secret_name(name) or words & _CONTENT_WORDS:
+        key: str | None = None
+    else:
+        key = sc.LLMOTEL_MODEL_PREFIX + name
+    if len(_key_cache) < 4096:
+        _key_cache[name] = key
+    return key
+
+
+def model_config(instance: Any, limit: int) -> dict[str, Scalar] | None:
+    """Scalar configuration fields of the model instance as ``llmotel.model.*`` attributes.
+
+    Private names, secret-like names and values, and content-like fields (prompts, system
+    instructions, templates) are left out; strings are cut at 256 characters; at most ``limit``.
+    """
+    if instance is None or limit <= 0 or isinstance(instance, type):
+        return None
+    fields = fields_of(instance)
+    if not fields:
+        dump = getattr(instance, "to_dict", None) or getattr(instance, "model_dump", None)
+        if dump is None or not callable(dump):
+            return None
+        dumped = dump()
+        fields = dumped if isinstance(dumped, Mapping) else _EMPTY
+    out: dict[str, Scalar] = {}
+    for name, value in fields.items():
+        if not isinstance(name, str) or not isinstance(value, (str, bool, int, float)):
+            continue
+        key = _attribute_key(name)
+        if key is None:
+            continue
+        if isinstance(value, str):
+            if is_secret_value(value):
+                continue
+            if len(value) > _MAX_VALUE_LENGTH:
+                value = value[:_MAX_VALUE_LENGTH] + "…"
+            value = str(value)
+        elif isinstance(value, int) and not isinstance(value, bool) and as_int(value) is None:
+            continue
+        out[key] = value
+        if len(out) >= limit:
+            break
+    return out or None

@@ -1,0 +1,153 @@
+"""Response-side extraction: id, model, finish reasons, usage and (with capture) output messages.
+
+Shapes: OpenAI chat/completions/Responses objects, Anthropic ``Message``, LlamaIndex
+``ChatResponse``/``CompletionResponse`` (``raw``, ``additional_kwargs``), plain dicts and strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from llmotel.extract import content
+from llmotel.extract._access import as_str, count, get
+from llmotel.records import LLMCall, Usage
+
+
+def usage_from(obj: Any) -> Usage | None:
+    """Token usage from an OpenAI, Anthropic, Responses-API or dict-shaped usage object."""
+    if obj is None:
+        return None
+    prompt = get(obj, "prompt_tokens")
+    if prompt is not None or get(obj, "completion_tokens") is not None:  # OpenAI chat / completions
+        usage = Usage(input_tokens=count(prompt), output_tokens=count(get(obj, "completion_tokens")))
+        details = get(obj, "prompt_tokens_details")
+        if details is not None:
+            usage.cache_read_input_tokens = count(get(details, "cached_tokens"))
+        details = get(obj, "completion_tokens_details")
+        if details is not None:
+            usage.reasoning_output_tokens = count(get(details, "reasoning_tokens"))
+        return usage if not usage.is_empty() else None
+    uncached = count(get(obj, "input_tokens"))
+    cache_read = count(get(obj, "cache_read_input_tokens"))
+    cache_creation = count(get(obj, "cache_creation_input_tokens"))
+    usage = Usage(output_tokens=count(get(obj, "output_tokens")))
+    if cache_read is not None or cache_creation is not None:  # Anthropic: input excludes cache
+        usage.cache_read_input_tokens = cache_read
+        usage.cache_creation_input_tokens = cache_creation
+        if uncached is not None:
+            usage.input_tokens = uncached + (cache_read or 0) + (cache_creation or 0)
+    else:  # Responses API / generic
+        usage.input_tokens = uncached
+        details = get(obj, "input_tokens_details")
+        if details is not None:
+            usage.cache_read_input_tokens = count(get(details, "cached_tokens"))
+        details = get(obj, "output_tokens_details")
+        if details is not None:
+            usage.reasoning_output_tokens = count(get(details, "reasoning_tokens"))
+    return usage if not usage.is_empty() else None
+
+
+def add_usage(call: LLMCall, usage: Usage | None) -> None:
+    """Merge a usage report into the call."""
+    if usage is None:
+        return
+    if call.usage is None:
+        call.usage = usage
+    else:
+        call.usage.merge(usage)
+
+
+def read_response(call: LLMCall, response: Any, capture: bool) -> None:
+    """Fill the call's response facts from a provider response object."""
+    if response is None:
+        return
+    if isinstance(response, str):
+        if capture:
+            call.output_messages = [content.output_message(response, "stop")]
+        return
+    raw = get(response, "raw")
+    if (
+        raw is not None
+        and raw is not response
+        and (get(response, "message") is not None or get(response, "text") is not None)
+    ):
+        _read_llama_index(call, response, raw, capture)
+        return
+    _read_provider(call, response, capture)
+
+
+def _read_provider(call: LLMCall, response: Any, capture: bool) -> None:
+    if call.response_id is None:
+        call.response_id = as_str(get(response, "id"))
+    if call.response_model is None:
+        call.response_model = as_str(get(response, "model"))
+    add_usage(call, usage_from(get(response, "usage")))
+    choices = get(response, "choices")
+    if isinstance(choices, (list, tuple)) and choices:  # OpenAI chat / completions
+        reasons = [as_str(get(c, "finish_reason")) for c in choices]
+        known = [r for r in reasons if r]
+        if known:
+            call.finish_reasons = [r or "error" for r in reasons]
+        if capture:
+            messages = []
+            for choice, reason in zip(choices, reasons, strict=False):
+                msg = get(choice, "message")
+                if msg is not None:
+                    messages.append(content.output_message(get(msg, "content"), reason, get(msg, "tool_calls")))
+                else:
+                    messages.append(content.output_message(get(choice, "text"), reason))
+            call.output_messages = messages
+        return
+    stop_reason = as_str(get(response, "stop_reason"))
+    if stop_reason is not None or get(response, "stop_sequence") is not None:  # Anthropic Message
+        if stop_reason:
+            call.finish_reasons = [stop_reason]
+        if capture:
+            call.output_messages = [content.output_message(get(response, "content"), stop_reason)]
+        return
+    output = get(response, "output")
+    if isinstance(output, (list, tuple)):  # OpenAI Responses API
+        status = as_str(get(response, "status"))
+        reason = "stop" if status == "completed" else status
+        if reason:
+            call.finish_reasons = [reason]
+        if capture:
+            parts: list[Any] = []
+            for item in output:
+                item_type = as_str(get(item, "type"))
+                if item_type == "message":
+                    parts.extend(content.content_parts(get(item, "content")))
+                elif item_type == "function_call":
+                    parts.append(
+                        content.output_message(None, None, [{"id": get(item, "call_id"), **_fn(item)}])["parts"][0]
+                    )
+            call.output_messages = [{"role": "assistant", "parts": parts, "finish_reason": reason or "stop"}]
+        return
+    if capture:
+        text = get(response, "text")
+        if isinstance(text, str):
+            call.output_messages = [content.output_message(text, "stop")]
+
+
+def _fn(item: Any) -> dict[str, Any]:
+    return {"function": {"name": get(item, "name"), "arguments": get(item, "arguments")}}
+
+
+def _read_llama_index(call: LLMCall, response: Any, raw: Any, capture: bool) -> None:
+    """LlamaIndex ``ChatResponse`` / ``CompletionResponse``: facts from ``raw`` and ``additional_kwargs``."""
+    if not isinstance(raw, (str, bytes)):
+        _read_provider(call, raw, capture=False)
+    extra = get(response, "additional_kwargs")
+    if isinstance(extra, Mapping) and call.usage is None:
+        add_usage(call, usage_from(extra))
+    if capture:
+        msg = get(response, "message")
+        reason = call.finish_reasons[0] if call.finish_reasons else "stop"
+        if msg is not None:
+            out = content.message(msg)
+            out["finish_reason"] = content.normalize_finish_reason(reason)
+            out["role"] = "assistant"
+            call.output_messages = [out]
+        else:
+            call.output_messages = [content.output_message(get(response, "text"), reason)]

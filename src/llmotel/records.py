@@ -1,0 +1,118 @@
+"""Neutral records: what llmotel knows about one LLM call, free of OpenTelemetry and provider types.
+
+Extraction code (``llmotel.extract``) fills these from provider objects; telemetry code
+(``llmotel.telemetry``) turns them into span attributes, events and metrics. Nothing here imports
+OpenTelemetry or any provider SDK, so a record can be built and inspected in a test with no setup.
+
+Record tree::
+
+    LLMCall                one inference call (chat / text_completion / ...)
+    ├── Usage              token counts as reported by the provider (never estimated)
+    └── StreamState        per-stream accumulation: chunk count, timings, sampled chunks, text
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Scalar = str | bool | int | float
+"""An attribute value llmotel records for a configuration field."""
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token usage as reported by the provider.
+
+    ``input_tokens`` includes cached tokens, as the GenAI conventions require (for Anthropic the
+    extractor adds cache read and cache creation tokens to the uncached count).
+    """
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+    reasoning_output_tokens: int | None = None
+
+    def merge(self, other: Usage) -> None:
+        """Take every count ``other`` knows (later usage reports win over earlier ones)."""
+        if other.input_tokens is not None:
+            self.input_tokens = other.input_tokens
+        if other.output_tokens is not None:
+            self.output_tokens = other.output_tokens
+        if other.cache_read_input_tokens is not None:
+            self.cache_read_input_tokens = other.cache_read_input_tokens
+        if other.cache_creation_input_tokens is not None:
+            self.cache_creation_input_tokens = other.cache_creation_input_tokens
+        if other.reasoning_output_tokens is not None:
+            self.reasoning_output_tokens = other.reasoning_output_tokens
+
+    def is_empty(self) -> bool:
+        """True when no count is known."""
+        return self.input_tokens is None and self.output_tokens is None
+
+
+@dataclass(slots=True)
+class StreamState:
+    """What a stream accumulates while the caller reads it.
+
+    Only counters and references are touched per chunk; text is accumulated only when content
+    capture is on, and chunk events are built from ``samples`` when the stream ends.
+    """
+
+    count: int = 0
+    first_ns: int | None = None
+    """perf_counter_ns of the first chunk."""
+    last_ns: int | None = None
+    """perf_counter_ns of the latest chunk."""
+    last_chunk: Any = None
+    samples: list[tuple[int, int, Any]] = field(default_factory=list)
+    """(index, wall-clock ns, chunk) of the chunks kept for chunk events (bounded)."""
+    stride: int = 1
+    texts: dict[int, list[str]] = field(default_factory=dict)
+    """Text deltas per choice index, only with content capture."""
+    tool_calls: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    """Tool-call fragments per choice index and tool index, only with content capture."""
+
+
+@dataclass(slots=True)
+class LLMCall:
+    """One inference call: request facts, then response facts.
+
+    ``params`` maps GenAI request attribute keys (``gen_ai.request.temperature`` ...) to values;
+    ``model_config`` maps ``llmotel.model.*`` keys to scalar configuration values.
+    ``input_messages`` / ``output_messages`` / ``system_instructions`` are in the GenAI parts
+    schema and are only filled when content capture is on.
+    """
+
+    operation: str
+    provider: str
+    request_model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    stream: bool = False
+    server_address: str | None = None
+    server_port: int | None = None
+    model_config: dict[str, Scalar] | None = None
+    span_name: str | None = None
+
+    input_messages: list[dict[str, Any]] | None = None
+    system_instructions: list[dict[str, Any]] | None = None
+    output_messages: list[dict[str, Any]] | None = None
+
+    response_id: str | None = None
+    response_model: str | None = None
+    finish_reasons: list[str] | None = None
+    usage: Usage | None = None
+
+    stream_state: StreamState | None = None
+    extra: dict[str, Any] | None = None
+    """Additional span attributes an extractor wants recorded (already valid attribute values)."""
+
+    @property
+    def name(self) -> str:
+        """The span name: ``"{operation} {model}"`` unless overridden."""
+        if self.span_name:
+            return self.span_name
+        if self.request_model:
+            return f"{self.operation} {self.request_model}"
+        return self.operation

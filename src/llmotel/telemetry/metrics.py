@@ -1,0 +1,80 @@
+"""GenAI client metric instruments (semconv v1.41 names and advisory bucket boundaries)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.metrics import Histogram, Meter
+
+from llmotel import semconv as sc
+from llmotel.records import Usage
+
+DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+TOKEN_BUCKETS = (
+    1,
+    4,
+    16,
+    64,
+    256,
+    1024,
+    4096,
+    16384,
+    65536,
+    262144,
+    1048576,
+    4194304,
+    16777216,
+    67108864,
+)
+
+
+class GenAIMetrics:
+    """The four GenAI client histograms, created once per meter."""
+
+    __slots__ = ("duration", "time_per_output_chunk", "time_to_first_chunk", "token_usage")
+
+    def __init__(self, meter: Meter) -> None:
+        self.duration: Histogram = meter.create_histogram(
+            sc.METRIC_OPERATION_DURATION,
+            unit="s",
+            description="GenAI operation duration",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.token_usage: Histogram = meter.create_histogram(
+            sc.METRIC_TOKEN_USAGE,
+            unit="{token}",
+            description="Number of input and output tokens used",
+            explicit_bucket_boundaries_advisory=[float(b) for b in TOKEN_BUCKETS],
+        )
+        self.time_to_first_chunk: Histogram = meter.create_histogram(
+            sc.METRIC_TIME_TO_FIRST_CHUNK,
+            unit="s",
+            description="Time from the request to the first chunk of a streamed response",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.time_per_output_chunk: Histogram = meter.create_histogram(
+            sc.METRIC_TIME_PER_OUTPUT_CHUNK,
+            unit="s",
+            description="Time between consecutive chunks of a streamed response (mean per stream)",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+
+    def record(
+        self,
+        attrs: dict[str, Any],
+        duration_s: float,
+        usage: Usage | None,
+        ttfc_s: float | None = None,
+        tpoc_s: float | None = None,
+    ) -> None:
+        """Record one operation's measurements."""
+        self.duration.record(duration_s, attrs)
+        if usage is not None:
+            if usage.input_tokens is not None:
+                self.token_usage.record(usage.input_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: "input"})
+            if usage.output_tokens is not None:
+                self.token_usage.record(usage.output_tokens, {**attrs, sc.GEN_AI_TOKEN_TYPE: "output"})
+        if ttfc_s is not None:
+            self.time_to_first_chunk.record(ttfc_s, attrs)
+        if tpoc_s is not None:
+            self.time_per_output_chunk.record(tpoc_s, attrs)

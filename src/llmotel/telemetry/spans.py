@@ -1,0 +1,343 @@
+"""The one place where llmotel starts and ends spans, attaches and detaches context, and records
+metrics.
+
+``Telemetry.start(...)`` turns a request record into an ``LLMSpan``; the wrappers then call
+``LLMSpan.end(result)`` / ``fail(exc)`` for a plain call, or ``chunk(chunk)`` and ``finish_stream``
+for a stream. Context is attached only around code that runs on behalf of the LLM call (the call
+itself, each ``next()`` of a stream) and always detached in the same frame, so it never leaks
+across a ``yield`` and never produces "Failed to detach context" errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping
+from time import perf_counter_ns, time_ns
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics as otel_metrics
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from llmotel import semconv as sc
+from llmotel._safety import internal_error
+from llmotel._version import __version__
+from llmotel.config import settings
+from llmotel.extract import request as request_extract
+from llmotel.records import LLMCall, StreamState
+from llmotel.telemetry import attributes as attrs_
+from llmotel.telemetry.metrics import GenAIMetrics
+
+if TYPE_CHECKING:
+    from llmotel.extract import Extractor
+
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.41.0"
+INSTRUMENTATION_NAME = "llmotel"
+
+INFERENCE_SPAN_KEY = otel_context.create_key("opentelemetry.genai.inference_span")
+"""Context key holding the inference span a call runs under (for de-duplication)."""
+
+_STATUS_MAX = 512
+
+
+def inside_inference() -> bool:
+    """True when the current span is an llmotel inference span (a call nested directly in another).
+
+    A call made from code that started its own span in between (a tool, a chain step) is not
+    "directly" nested and gets its own span.
+    """
+    outer = otel_context.get_value(INFERENCE_SPAN_KEY)
+    return outer is not None and outer is trace.get_current_span()
+
+
+class Telemetry:
+    """Tracer and metric instruments for one pair of providers (the global ones by default)."""
+
+    __slots__ = ("metrics", "tracer")
+
+    def __init__(
+        self,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: otel_metrics.MeterProvider | None = None,
+    ) -> None:
+        self.tracer = trace.get_tracer(INSTRUMENTATION_NAME, __version__, tracer_provider, schema_url=SCHEMA_URL)
+        meter = otel_metrics.get_meter(INSTRUMENTATION_NAME, __version__, meter_provider, schema_url=SCHEMA_URL)
+        self.metrics = GenAIMetrics(meter)
+
+    def start(
+        self,
+        call: LLMCall,
+        extractor: Extractor,
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+    ) -> LLMSpan:
+        """Start the span for ``call`` (a child of the current context) and return its handle."""
+        span = self.tracer.start_span(call.name, kind=SpanKind.CLIENT, attributes=attrs_.start_attributes(call))
+        return LLMSpan(self, call, span, extractor, instance, args, kwargs)
+
+
+class LLMSpan:
+    """One inference span in flight. Ends exactly once, whatever path the call takes."""
+
+    __slots__ = (
+        "_cap",
+        "_ctx",
+        "_done",
+        "_lock",
+        "_start_perf",
+        "_start_wall",
+        "call",
+        "capture",
+        "extractor",
+        "recording",
+        "span",
+        "telemetry",
+    )
+
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        call: LLMCall,
+        span: trace.Span,
+        extractor: Extractor,
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+    ) -> None:
+        self.telemetry = telemetry
+        self.call = call
+        self.span = span
+        self.extractor = extractor
+        self._ctx = otel_context.set_value(INFERENCE_SPAN_KEY, span, trace.set_span_in_context(span))
+        self._done = False
+        self._lock: threading.Lock | None = None
+        self._cap = 0
+        self._start_wall = 0
+        s = settings()
+        self.recording = recording = span.is_recording()
+        self.capture = capture = recording and s.capture_content
+        if recording:
+            try:
+                extra: dict[str, Any] = {}
+                if s.model_attributes_max:
+                    config = request_extract.model_config(instance, s.model_attributes_max)
+                    if config:
+                        call.model_config = config
+                        extra.update(config)
+                if capture:
+                    extractor.input_content(call, instance, args, kwargs)
+                    extra.update(attrs_.content_attributes(call, s.content_max_length, output=False))
+                if extra:
+                    span.set_attributes(extra)
+            except Exception as exc:
+                internal_error("request extraction", exc)
+        self._start_perf = perf_counter_ns()
+
+    # --- context -------------------------------------------------------------------------------
+
+    def attach(self) -> object:
+        """Make the span current (for code run on behalf of the call); pair with ``detach``."""
+        return otel_context.attach(self._ctx)
+
+    @staticmethod
+    def detach(token: object) -> None:
+        """Undo ``attach`` (always in the same frame that attached)."""
+        otel_context.detach(token)  # type: ignore[arg-type]
+
+    # --- plain calls ---------------------------------------------------------------------------
+
+    def end(self, result: Any) -> None:
+        """The call returned ``result``: record the response and end the span."""
+        duration = (perf_counter_ns() - self._start_perf) / 1e9
+        call = self.call
+        try:
+            self.extractor.response(call, result, self.capture)
+        except Exception as exc:
+            internal_error("response extraction", exc)
+        self._finish(duration, None)
+
+    def fail(self, exc: BaseException) -> None:
+        """The call raised ``exc`` (which the wrapper re-raises unchanged): record it and end."""
+        duration = (perf_counter_ns() - self._start_perf) / 1e9
+        self._finish(duration, exc)
+
+    def _finish(
+        self,
+        duration: float,
+        exc: BaseException | None,
+        extra: dict[str, Any] | None = None,
+        ttfc: float | None = None,
+        tpoc: float | None = None,
+    ) -> None:
+        call = self.call
+        span = self.span
+        error = attrs_.error_type(exc) if exc is not None else None
+        try:
+            if self.recording:
+                attrs = attrs_.response_attributes(call) if exc is None else {}
+                if extra:
+                    attrs.update(extra)
+                if self.capture and exc is None:
+                    attrs.update(attrs_.content_attributes(call, settings().content_max_length, output=True))
+                if error is not None:
+                    attrs[sc.ERROR_TYPE] = error
+                span.set_attributes(attrs)
+        except Exception as internal:
+            internal_error("response attributes", internal)
+        if exc is not None and self.recording:
+            span.record_exception(exc, escaped=True)
+            span.set_status(Status(StatusCode.ERROR, _describe(exc)))
+        span.end()
+        if settings().metrics_enabled:
+            try:
+                self.telemetry.metrics.record(
+                    attrs_.metric_attributes(call, error),
+                    duration,
+                    call.usage if exc is None else None,
+                    ttfc,
+                    tpoc,
+                )
+            except Exception as internal:
+                internal_error("metrics", internal)
+
+    # --- streams -------------------------------------------------------------------------------
+
+    def start_stream(self) -> None:
+        """The call returned a stream: from now on chunks arrive and the span ends with the stream."""
+        call = self.call
+        if not call.stream:
+            call.stream = True
+            if self.recording:
+                self.span.set_attribute(sc.GEN_AI_REQUEST_STREAM, True)
+        call.stream_state = StreamState()
+        self._lock = threading.Lock()
+        if self.recording:
+            self._cap = settings().stream_chunk_events
+            self._start_wall = time_ns() - (perf_counter_ns() - self._start_perf)
+
+    def chunk(self, chunk: Any) -> None:
+        """One chunk reached the caller (hot path: counters, a bounded sample, the extractor)."""
+        state = self.call.stream_state
+        assert state is not None
+        n = state.count
+        state.count = n + 1
+        now = perf_counter_ns()
+        if n == 0:
+            state.first_ns = now
+        state.last_ns = now
+        state.last_chunk = chunk
+        cap = self._cap
+        if cap and n % state.stride == 0:
+            samples = state.samples
+            samples.append((n, now, chunk))
+            if len(samples) >= cap:  # keep one slot for the last chunk: thin to every other sample
+                del samples[1::2]
+                state.stride *= 2
+        try:
+            self.extractor.chunk(self.call, state, chunk, self.capture)
+        except Exception as exc:
+            internal_error("stream chunk", exc)
+
+    def finish_stream(self, stop_reason: str, exc: BaseException | None = None) -> None:
+        """End the stream's span exactly once: ``stop_reason`` says how the stream ended.
+
+        ``exc`` is a producer error (span status ERROR). A cancellation or an early stop by the
+        consumer is not an error: it is recorded as ``llmotel.stream.completed=false``.
+        """
+        if not self._claim():
+            return
+        end_perf = perf_counter_ns()
+        call = self.call
+        state = call.stream_state
+        assert state is not None
+        if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
+            exc = None
+        extra: dict[str, Any] = {}
+        ttfc = tpoc = None
+        try:
+            self.extractor.stream_end(call, state, self.capture)
+        except Exception as internal:
+            internal_error("stream end", internal)
+        if state.first_ns is not None:
+            ttfc = (state.first_ns - self._start_perf) / 1e9
+            if state.count > 1 and state.last_ns is not None:
+                tpoc = (state.last_ns - state.first_ns) / 1e9 / (state.count - 1)
+        if self.recording:
+            try:
+                extra[sc.LLMOTEL_STREAM_CHUNKS] = state.count
+                extra[sc.LLMOTEL_STREAM_COMPLETED] = stop_reason == "exhausted"
+                extra[sc.LLMOTEL_STREAM_STOP_REASON] = stop_reason
+                if ttfc is not None:
+                    extra[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
+                emitted = self._chunk_events(state)
+                extra[sc.LLMOTEL_STREAM_CHUNK_EVENTS_DROPPED] = state.count - emitted
+            except Exception as internal:
+                internal_error("stream events", internal)
+        state.samples = []
+        state.last_chunk = None
+        self._finish((end_perf - self._start_perf) / 1e9, exc, extra, ttfc, tpoc)
+
+    def _claim(self) -> bool:
+        """Take the right to end the stream's span (True exactly once, thread-safe)."""
+        lock = self._lock
+        if lock is None or self._done:
+            return False
+        with lock:
+            done = self._done
+            self._done = True
+        return not done
+
+    def _chunk_events(self, state: StreamState) -> int:
+        """Add the sampled chunk events (first, last and an even spread) within the event budget."""
+        cap = self._cap
+        if not cap or state.count == 0:
+            return 0
+        samples = state.samples
+        last_index = state.count - 1
+        if samples[-1][0] != last_index and state.last_ns is not None:
+            samples.append((last_index, state.last_ns, state.last_chunk))
+        budget = min(cap, _event_budget(self.span))
+        if len(samples) > budget:
+            if budget <= 0:
+                return 0
+            if budget == 1:
+                samples = samples[:1]
+            else:
+                step = (len(samples) - 1) / (budget - 1)
+                samples = [samples[round(i * step)] for i in range(budget)]
+        reasons = self.call.finish_reasons
+        final_reason = next((r for r in reversed(reasons) if r), None) if reasons else None
+        extractor = self.extractor
+        capture = self.capture
+        span = self.span
+        for index, perf_ns, chunk in samples:
+            text = extractor.chunk_text(chunk)
+            event: dict[str, Any] = {
+                sc.EVENT_CHUNK_INDEX: index,
+                sc.EVENT_CHUNK_SIZE: len(text) if text else 0,
+            }
+            if index == last_index and final_reason:
+                event[sc.EVENT_CHUNK_FINISH_REASON] = final_reason
+            if capture and text:
+                event[sc.EVENT_CHUNK_CONTENT] = text
+            span.add_event(sc.EVENT_STREAM_CHUNK, event, timestamp=self._start_wall + (perf_ns - self._start_perf))
+        return len(samples)
+
+
+def _event_budget(span: trace.Span) -> int:
+    """How many more events the span can take before the SDK starts evicting the oldest ones."""
+    limits = getattr(span, "_limits", None)
+    max_events = getattr(limits, "max_events", None)
+    if not isinstance(max_events, int):
+        return 1 << 30
+    events = getattr(span, "_events", None)
+    used = len(events) if events is not None else 0
+    return max(0, max_events - used)
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= _STATUS_MAX else text[: _STATUS_MAX - 1] + "…"

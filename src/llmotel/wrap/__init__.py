@@ -1,0 +1,1 @@
+"""Wrapping: decorators and stream proxies that turn calls into telemetry (built on wrapt)."""

@@ -1,0 +1,272 @@
+"""Public decorators: ``trace_chat`` / ``trace_completion`` (and LlamaIndex-style aliases).
+
+The wrapper is chosen once, at decoration time, from the decorated callable's shape: plain
+function, coroutine function, generator function or async generator function. Plain and coroutine
+functions that *return* an iterator or async iterator (an SDK stream, LlamaIndex's ``stream_chat``
+/ ``astream_chat``) get their result wrapped in a stream proxy. Built on ``wrapt``, so signature,
+``__name__``, ``__qualname__``, ``__doc__`` and ``inspect.iscoroutinefunction`` stay true, and the
+decorators work on functions, methods, classmethods (put the decorator outside ``@classmethod``)
+and staticmethods.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, overload
+
+import wrapt
+from opentelemetry import metrics as otel_metrics
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+from llmotel import semconv as sc
+from llmotel._safety import internal_error
+from llmotel.extract import DEFAULT_EXTRACTOR, Extractor
+from llmotel.extract.request import infer_provider
+from llmotel.records import LLMCall
+from llmotel.telemetry.spans import LLMSpan, Telemetry, inside_inference
+from llmotel.wrap.streams import AsyncStreamProxy, SyncStreamProxy
+
+F = TypeVar("F", bound=Callable[..., Any])
+ModelOption = str | Callable[..., Any] | None
+
+_NOT_STREAM, _SYNC_STREAM, _ASYNC_STREAM = 0, 1, 2
+_stream_kinds: dict[type, int] = {}
+
+
+def _stream_kind(cls: type) -> int:
+    kind = _stream_kinds.get(cls)
+    if kind is None:
+        if isinstance(cls, type) and issubclass(cls, (str, bytes, bytearray, Mapping)):
+            kind = _NOT_STREAM
+        elif hasattr(cls, "__next__"):
+            kind = _SYNC_STREAM
+        elif hasattr(cls, "__anext__"):
+            kind = _ASYNC_STREAM
+        else:
+            kind = _NOT_STREAM
+        if len(_stream_kinds) < 1024:
+            _stream_kinds[cls] = kind
+    return kind
+
+
+class _Shared:
+    telemetry: Telemetry | None = None
+
+
+def default_telemetry() -> Telemetry:
+    """The telemetry used by decorators without explicit providers (global providers)."""
+    telemetry = _Shared.telemetry
+    if telemetry is None:
+        telemetry = _Shared.telemetry = Telemetry()
+    return telemetry
+
+
+class CallSpec:
+    """What one decorated callable records: operation, provider, model, naming and extraction."""
+
+    __slots__ = ("_telemetry", "extractor", "model", "name", "operation", "provider")
+
+    def __init__(
+        self,
+        operation: str,
+        *,
+        provider: str | None = None,
+        model: ModelOption = None,
+        name: str | None = None,
+        extractor: Extractor | None = None,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: otel_metrics.MeterProvider | None = None,
+    ) -> None:
+        self.operation = operation
+        self.provider = provider
+        self.model = model
+        self.name = name
+        self.extractor = extractor or DEFAULT_EXTRACTOR
+        self._telemetry = (
+            Telemetry(tracer_provider, meter_provider)
+            if tracer_provider is not None or meter_provider is not None
+            else None
+        )
+
+    def begin(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LLMSpan | None:
+        """Build the request record and start the span; ``None`` means "call through untraced"."""
+        if inside_inference():
+            return None  # directly nested in another inference span of ours: one span per call
+        try:
+            call = LLMCall(self.operation, self.provider or infer_provider(instance))
+            model = self.model
+            if model is not None:
+                if isinstance(model, str):
+                    call.request_model = model
+                else:
+                    value = model(instance, *args, **kwargs) if instance is not None else model(*args, **kwargs)
+                    call.request_model = None if value is None else str(value)
+            self.extractor.request(call, instance, args, kwargs)
+            if self.name:
+                call.span_name = self.name
+            telemetry = self._telemetry or default_telemetry()
+            return telemetry.start(call, self.extractor, instance, args, kwargs)
+        except Exception as exc:
+            internal_error("span start", exc)
+            return None
+
+    # --- wrappers (wrapt signature: wrapped, instance, args, kwargs) ----------------------------
+
+    def call_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        """Plain function: one span around the call, or a stream proxy if it returns an iterator."""
+        if not is_instrumentation_enabled():
+            return wrapped(*args, **kwargs)
+        active = self.begin(instance, args, kwargs)
+        if active is None:
+            return wrapped(*args, **kwargs)
+        token = active.attach()
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            active.detach(token)
+            active.fail(exc)
+            raise
+        active.detach(token)
+        return _finish(active, result)
+
+    async def async_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        """Coroutine function: one span around the awaited call, or a stream proxy for its result."""
+        if not is_instrumentation_enabled():
+            return await wrapped(*args, **kwargs)
+        active = self.begin(instance, args, kwargs)
+        if active is None:
+            return await wrapped(*args, **kwargs)
+        token = active.attach()
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            active.detach(token)
+            active.fail(exc)
+            raise
+        active.detach(token)
+        return _finish(active, result)
+
+    def generator_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        """Generator function: the generator is returned inside a stream proxy."""
+        if not is_instrumentation_enabled():
+            return wrapped(*args, **kwargs)
+        active = self.begin(instance, args, kwargs)
+        if active is None:
+            return wrapped(*args, **kwargs)
+        try:
+            generator = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            active.fail(exc)
+            raise
+        return SyncStreamProxy(generator, active)
+
+    def async_generator_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        """Async generator function: the async generator is returned inside a stream proxy."""
+        if not is_instrumentation_enabled():
+            return wrapped(*args, **kwargs)
+        active = self.begin(instance, args, kwargs)
+        if active is None:
+            return wrapped(*args, **kwargs)
+        try:
+            generator = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            active.fail(exc)
+            raise
+        return AsyncStreamProxy(generator, active)
+
+    def wrapper_for(self, func: Any) -> Callable[..., Any]:
+        """Pick the wrapper for ``func``'s shape (once, at decoration time)."""
+        target = func.__func__ if isinstance(func, (classmethod, staticmethod)) else func
+        target = inspect.unwrap(target) if not isinstance(target, wrapt.ObjectProxy) else target
+        if inspect.isasyncgenfunction(target):
+            return self.async_generator_wrapper
+        if inspect.isgeneratorfunction(target):
+            return self.generator_wrapper
+        if inspect.iscoroutinefunction(target):
+            return self.async_wrapper
+        return self.call_wrapper
+
+
+def _finish(active: LLMSpan, result: Any) -> Any:
+    kind = _stream_kinds.get(type(result))
+    if kind is None:
+        kind = _stream_kind(type(result))
+    if kind == _NOT_STREAM:
+        active.end(result)
+        return result
+    try:
+        if kind == _SYNC_STREAM:
+            return SyncStreamProxy(result, active)
+        return AsyncStreamProxy(result, active)
+    except Exception as exc:  # could not proxy: return the stream as it is, span ended
+        internal_error("stream proxy", exc)
+        active.end(None)
+        return result
+
+
+def _decorator(operation: str, func: Any, options: dict[str, Any]) -> Any:
+    def decorate(f: Any) -> Any:
+        spec = CallSpec(options.pop("operation", None) or operation, **options)
+        return wrapt.FunctionWrapper(f, spec.wrapper_for(f))
+
+    if func is None:
+        return decorate
+    return decorate(func)
+
+
+@overload
+def trace_chat(func: F) -> F: ...
+@overload
+def trace_chat(
+    func: None = None,
+    *,
+    provider: str | None = ...,
+    model: ModelOption = ...,
+    operation: str | None = ...,
+    name: str | None = ...,
+    extractor: Extractor | None = ...,
+    tracer_provider: trace.TracerProvider | None = ...,
+    meter_provider: otel_metrics.MeterProvider | None = ...,
+) -> Callable[[F], F]: ...
+def trace_chat(func: Any = None, **options: Any) -> Any:
+    """Trace each call of the decorated chat function/method as one GenAI ``chat`` span.
+
+    Usable bare (``@trace_chat``) or with options (``@trace_chat(provider="openai")``):
+
+    - ``provider``: ``gen_ai.provider.name`` (default: guessed from the instance's class, else
+      ``"unknown"``).
+    - ``model``: the requested model, a string or a callable given the call's arguments (the
+      instance first, for methods); default: ``model=`` kwarg, else the instance's ``model`` /
+      ``model_name`` / ``metadata.model_name``.
+    - ``operation``: ``gen_ai.operation.name`` (default ``chat``); ``name``: span name override.
+    - ``extractor``: an ``llmotel.Extractor`` subclass instance mapping your own types.
+    - ``tracer_provider`` / ``meter_provider``: use these instead of the global providers.
+    """
+    return _decorator(sc.OP_CHAT, func, options)
+
+
+@overload
+def trace_completion(func: F) -> F: ...
+@overload
+def trace_completion(
+    func: None = None,
+    *,
+    provider: str | None = ...,
+    model: ModelOption = ...,
+    operation: str | None = ...,
+    name: str | None = ...,
+    extractor: Extractor | None = ...,
+    tracer_provider: trace.TracerProvider | None = ...,
+    meter_provider: otel_metrics.MeterProvider | None = ...,
+) -> Callable[[F], F]: ...
+def trace_completion(func: Any = None, **options: Any) -> Any:
+    """Trace each call as one GenAI ``text_completion`` span; same options as ``trace_chat``."""
+    return _decorator(sc.OP_TEXT_COMPLETION, func, options)
+
+
+llm_chat_callback = trace_chat
+"""Alias of ``trace_chat`` shaped like LlamaIndex's ``llm_chat_callback()``."""
+llm_completion_callback = trace_completion
+"""Alias of ``trace_completion`` shaped like LlamaIndex's ``llm_completion_callback()``."""

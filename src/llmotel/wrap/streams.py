@@ -1,0 +1,237 @@
+"""Stream proxies: the returned stream, unchanged to the caller, with its span ended on every exit.
+
+``SyncStreamProxy`` / ``AsyncStreamProxy`` are ``wrapt.ObjectProxy`` subclasses, so ``isinstance``,
+attributes (``.response``...), and every method the stream has keep working. They take over only
+iteration, closing, context-manager use and finalization. All state lives in ``_self_*`` slots on
+the proxy, never on the wrapped object.
+
+Exit paths and how the span ends (stop reason): exhausted (``exhausted``), ``close()``/``aclose()``
+(``closed``), ``with``/``async with`` exit (``context_exit``), dropped without closing
+(``garbage_collected``), producer raised (``error``, status ERROR), task cancelled (``cancelled``).
+The span is attached as current only while the producer runs (inside ``next()``), never across a
+``yield`` to the consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import TYPE_CHECKING, Any
+
+import wrapt
+
+from llmotel._safety import internal_error
+from llmotel.telemetry.spans import LLMSpan
+
+if TYPE_CHECKING:
+    _Proxy = wrapt.ObjectProxy[Any]
+else:
+    _Proxy = wrapt.ObjectProxy
+
+
+class SyncStreamProxy(_Proxy):
+    """A synchronous iterator/generator/SDK stream whose reads are traced."""
+
+    def __init__(self, wrapped: Any, llm_span: LLMSpan) -> None:
+        super().__init__(wrapped)
+        self._self_llm_span = llm_span
+        llm_span.start_stream()
+
+    def __iter__(self) -> SyncStreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        llm_span: LLMSpan = self._self_llm_span
+        token = llm_span.attach()
+        try:
+            chunk = next(self.__wrapped__)
+        except StopIteration:
+            llm_span.detach(token)
+            llm_span.finish_stream("exhausted")
+            raise
+        except BaseException as exc:
+            llm_span.detach(token)
+            llm_span.finish_stream(_stop_reason(exc), exc)
+            raise
+        llm_span.detach(token)
+        llm_span.chunk(chunk)
+        return chunk
+
+    def send(self, value: Any) -> Any:
+        """Generator ``send``, traced like ``next``."""
+        return self._self_step(self.__wrapped__.send, value)
+
+    def throw(self, *args: Any) -> Any:
+        """Generator ``throw``, traced like ``next``."""
+        return self._self_step(self.__wrapped__.throw, *args)
+
+    def _self_step(self, method: Any, *args: Any) -> Any:
+        llm_span: LLMSpan = self._self_llm_span
+        token = llm_span.attach()
+        try:
+            chunk = method(*args)
+        except StopIteration:
+            llm_span.detach(token)
+            llm_span.finish_stream("exhausted")
+            raise
+        except BaseException as exc:
+            llm_span.detach(token)
+            llm_span.finish_stream(_stop_reason(exc), exc)
+            raise
+        llm_span.detach(token)
+        llm_span.chunk(chunk)
+        return chunk
+
+    def close(self) -> Any:
+        """Close the stream and end its span (an early stop is not an error)."""
+        llm_span: LLMSpan = self._self_llm_span
+        token = llm_span.attach()
+        try:
+            return self.__wrapped__.close()
+        finally:
+            llm_span.detach(token)
+            llm_span.finish_stream("closed")
+
+    def __enter__(self) -> SyncStreamProxy:
+        enter = getattr(self.__wrapped__, "__enter__", None)
+        if enter is not None:
+            enter()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            exit_ = getattr(self.__wrapped__, "__exit__", None)
+            if exit_ is not None:
+                return exit_(exc_type, exc, tb)
+            close = getattr(self.__wrapped__, "close", None)
+            if close is not None:
+                close()
+            return None
+        finally:
+            self._self_llm_span.finish_stream("context_exit")
+
+    def __del__(self) -> None:
+        try:
+            self._self_llm_span.finish_stream("garbage_collected")
+        except Exception as exc:  # never raise from a finalizer
+            try:
+                internal_error("stream finalizer", exc)
+            except Exception:
+                return
+
+
+class AsyncStreamProxy(_Proxy):
+    """An async iterator/async generator/SDK async stream whose reads are traced."""
+
+    def __init__(self, wrapped: Any, llm_span: LLMSpan) -> None:
+        super().__init__(wrapped)
+        self._self_llm_span = llm_span
+        llm_span.start_stream()
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        llm_span: LLMSpan = self._self_llm_span
+        token = llm_span.attach()
+        try:
+            chunk = await self.__wrapped__.__anext__()
+        except StopAsyncIteration:
+            llm_span.detach(token)
+            llm_span.finish_stream("exhausted")
+            raise
+        except BaseException as exc:
+            llm_span.detach(token)
+            llm_span.finish_stream(_stop_reason(exc), exc)
+            raise
+        llm_span.detach(token)
+        llm_span.chunk(chunk)
+        return chunk
+
+    async def asend(self, value: Any) -> Any:
+        """Async generator ``asend``, traced like ``__anext__``."""
+        return await self._self_astep(self.__wrapped__.asend, value)
+
+    async def athrow(self, *args: Any) -> Any:
+        """Async generator ``athrow``, traced like ``__anext__``."""
+        return await self._self_astep(self.__wrapped__.athrow, *args)
+
+    async def _self_astep(self, method: Any, *args: Any) -> Any:
+        llm_span: LLMSpan = self._self_llm_span
+        token = llm_span.attach()
+        try:
+            chunk = await method(*args)
+        except StopAsyncIteration:
+            llm_span.detach(token)
+            llm_span.finish_stream("exhausted")
+            raise
+        except BaseException as exc:
+            llm_span.detach(token)
+            llm_span.finish_stream(_stop_reason(exc), exc)
+            raise
+        llm_span.detach(token)
+        llm_span.chunk(chunk)
+        return chunk
+
+    async def aclose(self) -> Any:
+        """Close the stream (``aclose()`` of a generator, ``close()`` of an SDK stream), end the span."""
+        llm_span: LLMSpan = self._self_llm_span
+        token = llm_span.attach()
+        try:
+            closer = getattr(self.__wrapped__, "aclose", None) or self.__wrapped__.close
+            result = closer()
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+        finally:
+            llm_span.detach(token)
+            llm_span.finish_stream("closed")
+
+    def close(self) -> Any:
+        """``close()`` as the wrapped stream defines it (SDK async streams make it a coroutine)."""
+        result = self.__wrapped__.close()
+        if inspect.isawaitable(result):
+            return self._self_after(result, "closed")
+        self._self_llm_span.finish_stream("closed")
+        return result
+
+    async def _self_after(self, awaitable: Any, reason: str) -> Any:
+        try:
+            return await awaitable
+        finally:
+            self._self_llm_span.finish_stream(reason)
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        enter = getattr(self.__wrapped__, "__aenter__", None)
+        if enter is not None:
+            await enter()
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            exit_ = getattr(self.__wrapped__, "__aexit__", None)
+            if exit_ is not None:
+                return await exit_(exc_type, exc, tb)
+            closer = getattr(self.__wrapped__, "aclose", None)
+            if closer is not None:
+                await closer()
+            return None
+        finally:
+            self._self_llm_span.finish_stream("context_exit")
+
+    def __del__(self) -> None:
+        try:
+            self._self_llm_span.finish_stream("garbage_collected")
+        except Exception as exc:  # never raise from a finalizer
+            try:
+                internal_error("stream finalizer", exc)
+            except Exception:
+                return
+
+
+def _stop_reason(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.CancelledError):
+        return "cancelled"
+    if isinstance(exc, GeneratorExit):
+        return "closed"
+    return "error"
