@@ -11,23 +11,55 @@ import os
 os.environ["LLMOTEL_STRICT"] = "1"  # llmotel's own errors raise under test, so bugs are seen
 os.environ.pop("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", None)
 
-from collections.abc import Iterator  # noqa: E402
-from typing import Any  # noqa: E402
+from collections.abc import Iterator
+from typing import Any
 
-import pytest  # noqa: E402
-from opentelemetry import metrics, trace  # noqa: E402
-from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
-from opentelemetry.sdk.resources import Resource  # noqa: E402
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+import pytest
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
+from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from llmotel import _safety, config  # noqa: E402
+from llmotel import _safety, config
 
+# Fake secrets used anywhere in the suite: none may ever appear in an exported span.
+FAKE_SECRETS = (
+    "sk-test-secret-key-123",
+    "sk-ant-test-secret-456",
+    "Bearer test-bearer-token-789",
+    "test-bearer-token-789",
+    "hunter2-password",
+)
+
+
+class SecretScanner(SpanProcessor):
+    """Records every exported span attribute or event value that contains a fake secret."""
+
+    def __init__(self) -> None:
+        self.violations: list[str] = []
+
+    def on_end(self, span: ReadableSpan) -> None:
+        values = [(k, v) for k, v in (span.attributes or {}).items()]
+        for event in span.events:
+            values.extend((f"{event.name}:{k}", v) for k, v in (event.attributes or {}).items())
+        for key, value in values:
+            text = str(value)
+            for secret in FAKE_SECRETS:
+                if secret in text:
+                    self.violations.append(f"{span.name}: {key} contains {secret!r}")
+
+
+SECRET_SCANNER = SecretScanner()
 EXPORTER = InMemorySpanExporter()
-METRIC_READER = InMemoryMetricReader()
+# Delta temporality: each test sees only what it recorded (the fixture drains the reader first).
+METRIC_READER = InMemoryMetricReader(
+    preferred_temporality={Histogram: AggregationTemporality.DELTA, Counter: AggregationTemporality.DELTA}
+)
 TRACER_PROVIDER = TracerProvider(resource=Resource.create({"service.name": "llmotel-tests"}))
+TRACER_PROVIDER.add_span_processor(SECRET_SCANNER)
 TRACER_PROVIDER.add_span_processor(SimpleSpanProcessor(EXPORTER))
 trace.set_tracer_provider(TRACER_PROVIDER)
 metrics.set_meter_provider(MeterProvider(metric_readers=[METRIC_READER]))
@@ -36,11 +68,14 @@ metrics.set_meter_provider(MeterProvider(metric_readers=[METRIC_READER]))
 @pytest.fixture(autouse=True)
 def _clean_state() -> Iterator[None]:
     EXPORTER.clear()
-    METRIC_READER.get_metrics_data()  # drain cumulative state read so far
+    METRIC_READER.get_metrics_data()  # drain what earlier tests recorded
+    _COLLECTED.clear()
     config.reload_settings()
     _safety.reset_internal_errors()
+    SECRET_SCANNER.violations.clear()
     yield
     EXPORTER.clear()
+    assert SECRET_SCANNER.violations == [], "a secret reached an exported span"
 
 
 @pytest.fixture
@@ -80,14 +115,15 @@ def finished() -> list[ReadableSpan]:
     return list(EXPORTER.get_finished_spans())
 
 
+_COLLECTED: dict[str, list[Any]] = {}
+
+
 def metric_points(name: str) -> list[Any]:
+    """Data points of metric ``name`` recorded since the test started (delta temporality)."""
     data = METRIC_READER.get_metrics_data()
-    points: list[Any] = []
-    if data is None:
-        return points
-    for rm in data.resource_metrics:
-        for sm in rm.scope_metrics:
-            for m in sm.metrics:
-                if m.name == name:
-                    points.extend(m.data.data_points)
-    return points
+    if data is not None:
+        for rm in data.resource_metrics:
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    _COLLECTED.setdefault(m.name, []).extend(m.data.data_points)
+    return list(_COLLECTED.get(name, []))

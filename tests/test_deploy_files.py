@@ -87,9 +87,7 @@ def services_with_image(compose: Mapping[str, Any], repo: str) -> list[str]:
     return [
         name
         for name, svc in _services(compose).items()
-        if isinstance(svc, dict)
-        and isinstance(svc.get("image"), str)
-        and split_image(svc["image"])[0] == repo
+        if isinstance(svc, dict) and isinstance(svc.get("image"), str) and split_image(svc["image"])[0] == repo
     ]
 
 
@@ -227,9 +225,7 @@ def port_problems(compose: Doc, required: Iterable[int] = REQUIRED_HOST_PORTS) -
                 continue
             host, _container = parsed
             if host in published:
-                problems.append(
-                    f"services.{name}.ports: host port {host} already published by {published[host]}"
-                )
+                problems.append(f"services.{name}.ports: host port {host} already published by {published[host]}")
             published[host] = name
     for port in sorted(set(required) - set(published)):
         problems.append(f"host port {port} is not published by any service")
@@ -294,9 +290,7 @@ def demo_endpoint_problems(compose: Doc, cfg: Doc, service: str = DEMO_SERVICE) 
     if host not in services:
         problems.append(f"OTEL_EXPORTER_OTLP_ENDPOINT host {host!r} is not a compose service")
     elif host not in collectors:
-        problems.append(
-            f"OTEL_EXPORTER_OTLP_ENDPOINT host {host!r} is not the collector service {collectors}"
-        )
+        problems.append(f"OTEL_EXPORTER_OTLP_ENDPOINT host {host!r} is not the collector service {collectors}")
     protocol = env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
     receive = collector_receive_ports(cfg)
     wanted = receive.get("grpc" if protocol == "grpc" else "http")
@@ -369,8 +363,7 @@ def extension_problems(cfg: Doc) -> Problems:
     host, port = host_port(str(health.get("endpoint", "")))
     if (host, port) != ("0.0.0.0", 13133):
         problems.append(
-            "extensions.health_check.endpoint must be 0.0.0.0:13133 (published to the host), "
-            f"got {host}:{port}"
+            f"extensions.health_check.endpoint must be 0.0.0.0:13133 (published to the host), got {host}:{port}"
         )
     return problems
 
@@ -408,9 +401,7 @@ def jaeger_exporter_problems(cfg: Doc, compose: Doc) -> Problems:
         endpoint = str(settings.get("endpoint", ""))
         host, port = host_port(endpoint)
         if host not in jaeger_services:
-            problems.append(
-                f"exporter {comp}: endpoint host {host!r} is not the Jaeger service {jaeger_services}"
-            )
+            problems.append(f"exporter {comp}: endpoint host {host!r} is not the Jaeger service {jaeger_services}")
         if port != JAEGER_OTLP_GRPC_PORT:
             problems.append(f"exporter {comp}: endpoint port {port} is not Jaeger's OTLP gRPC port 4317")
         if endpoint.startswith("https://") or (settings.get("tls") or {}).get("insecure") is not True:
@@ -632,16 +623,12 @@ def test_depends_on_unknown_service(compose: Doc) -> None:
 
 
 def test_missing_bind_mount_source(compose: Doc) -> None:
-    set_in(
-        compose, "services.otel-collector.volumes.0", "./otel-config.yaml:/etc/otelcol-contrib/config.yaml:ro"
-    )
+    set_in(compose, "services.otel-collector.volumes.0", "./otel-config.yaml:/etc/otelcol-contrib/config.yaml:ro")
     assert_reports(bind_mount_problems(compose, COMPOSE_PATH.parent), "'./otel-config.yaml' does not exist")
 
 
 def test_named_volumes_are_not_bind_mounts(compose: Doc) -> None:
-    set_in(
-        compose, "services.demo.volumes", ["pipcache:/root/.cache/pip", {"type": "bind", "source": "./nope"}]
-    )
+    set_in(compose, "services.demo.volumes", ["pipcache:/root/.cache/pip", {"type": "bind", "source": "./nope"}])
     problems = bind_mount_problems(compose, COMPOSE_PATH.parent)
     assert len(problems) == 1
     assert_reports(problems, "./nope")

@@ -141,9 +141,7 @@ def test_trace_round_trip(receiver: Receiver) -> None:
         assert [r.compression for r in receiver.requests] == ["gzip", "gzip"]
         assert {r.path for r in receiver.requests} == {"/v1/traces"}
     else:
-        assert {r.path for r in receiver.requests} == {
-            "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-        }
+        assert {r.path for r in receiver.requests} == {"/opentelemetry.proto.collector.trace.v1.TraceService/Export"}
     assert receiver.attempts == 2
     assert receiver.rejected == 0
 
@@ -187,9 +185,7 @@ def test_metrics_round_trip(receiver: Receiver) -> None:
         provider.shutdown()
 
     metrics = receiver.wait_for_metrics(
-        lambda ms: (
-            {"gen_ai.client.token.usage.count", "gen_ai.client.operation.duration"} <= {m["name"] for m in ms}
-        )
+        lambda ms: {"gen_ai.client.token.usage.count", "gen_ai.client.operation.duration"} <= {m["name"] for m in ms}
     )
     by_name = {m["name"]: m for m in metrics}  # later (cumulative) exports overwrite earlier ones
     counter = by_name["gen_ai.client.token.usage.count"]
@@ -218,9 +214,7 @@ def test_logs_round_trip(receiver: Receiver) -> None:
     if isinstance(receiver, GrpcReceiver):
         exporter = GrpcLogExporter(endpoint=receiver.endpoint, insecure=True)
     else:
-        exporter = HttpLogExporter(
-            endpoint=receiver.endpoint + "/v1/logs", compression=HttpCompression.Deflate
-        )
+        exporter = HttpLogExporter(endpoint=receiver.endpoint + "/v1/logs", compression=HttpCompression.Deflate)
     provider = LoggerProvider(resource=RESOURCE)
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
     try:

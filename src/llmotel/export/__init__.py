@@ -1,0 +1,1 @@
+"""Exporters and SDK setup: console trace view, OTLP configuration."""
