@@ -36,7 +36,7 @@ def usage_from(obj: Any) -> Usage | None:
         usage.cache_read_input_tokens = cache_read
         usage.cache_creation_input_tokens = cache_creation
         if uncached is not None:
-            usage.input_tokens = uncached + (cache_read or 0) + (cache_creation or 0)
+            usage.input_tokens = count(uncached + (cache_read or 0) + (cache_creation or 0))
     else:  # Responses API / generic
         usage.input_tokens = uncached
         details = get(obj, "input_tokens_details")

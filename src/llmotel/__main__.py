@@ -1,0 +1,7 @@
+"""``python -m llmotel``: the ``llmotel`` command."""
+
+import sys
+
+from llmotel.cli import main
+
+sys.exit(main())

@@ -1,0 +1,235 @@
+"""``llmotel doctor``: the effective configuration, then one test span sent to the endpoint.
+
+It resolves settings the way the SDK exporters do (without changing them), prints them with
+header values masked, probes the endpoint's TCP port, exports one span with a short timeout and
+says plainly what happened: accepted, refused (the endpoint answered no) or not delivered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import sys
+from importlib.metadata import entry_points
+from importlib.util import find_spec
+from urllib.parse import unquote, urlsplit
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from llmotel import semconv as sc
+from llmotel.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from llmotel.config import settings
+from llmotel.export.setup import GRPC, ConfigurationError, otlp_protocol, otlp_span_exporter
+
+_DEFAULT_GRPC = "http://localhost:4317"
+_DEFAULT_HTTP = "http://localhost:4318"
+
+
+def traces_endpoint(protocol: str) -> str:
+    """The traces endpoint the SDK exporter will use for ``protocol``, resolved like the exporter."""
+    specific = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    generic = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    if protocol == GRPC:
+        return specific or generic or _DEFAULT_GRPC
+    if specific:
+        return specific  # used verbatim: must include /v1/traces
+    return (generic or _DEFAULT_HTTP).rstrip("/") + "/v1/traces"
+
+
+def _grpc_tls(endpoint: str) -> str:
+    insecure = (
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_INSECURE") or os.environ.get("OTEL_EXPORTER_OTLP_INSECURE") or ""
+    )
+    scheme = urlsplit(endpoint).scheme if "://" in endpoint else ""
+    if scheme == "https":
+        return "TLS (https://)"
+    if insecure.strip().lower() == "true":
+        return "plaintext (OTEL_EXPORTER_OTLP_INSECURE=true)"
+    if scheme == "http":
+        return "plaintext (http://)"
+    return "TLS: the endpoint has no scheme, so the gRPC exporter uses TLS; write http://host:port for plaintext"
+
+
+def masked_headers() -> list[str]:
+    """Configured OTLP header names with their values masked."""
+    raw = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or os.environ.get("OTEL_EXPORTER_OTLP_HEADERS") or ""
+    out = []
+    for item in raw.split(","):
+        if "=" not in item:
+            continue
+        name, value = item.split("=", 1)
+        value = unquote(value.strip())
+        shown = "****" if len(value) <= 8 else f"{value[:2]}…{value[-2:]} ({len(value)} chars)"
+        out.append(f"{unquote(name.strip())}={shown}")
+    return out
+
+
+def _instrumentations() -> list[str]:
+    disabled = {n.strip() for n in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",") if n.strip()}
+    lines = []
+    for ep in sorted(entry_points(group="opentelemetry_instrumentor"), key=lambda e: e.name):
+        if not ep.value.startswith("llmotel"):
+            continue
+        library = ep.name.removeprefix("llmotel_")
+        installed = find_spec(library) is not None
+        state = "disabled" if ep.name in disabled or "*" in disabled else "enabled"
+        lines.append(f"{ep.name}: library {'installed' if installed else 'not installed'}, {state}")
+    return lines or ["(no llmotel instrumentation is registered)"]
+
+
+def _print_configuration(protocol: str | None, exporters: list[str]) -> None:
+    s = settings()
+    resource = Resource.create()
+    timeout = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT")
+    rows = [
+        ("service.name", str(resource.attributes.get("service.name"))),
+        ("traces exporter", ", ".join(exporters) or "none"),
+    ]
+    if protocol is not None:
+        endpoint = traces_endpoint(protocol)
+        rows += [("protocol", protocol), ("endpoint", endpoint)]
+        if protocol == GRPC:
+            rows.append(("transport", _grpc_tls(endpoint)))
+        headers = masked_headers()
+        rows.append(("headers", ", ".join(headers) if headers else "(none)"))
+        timeout_note = f"{timeout} s" if timeout else "10 s (default)"
+        if timeout and _float(timeout) >= 1000:
+            timeout_note += "  <- seconds in Python: 10000 means almost 3 hours"
+        rows.append(("timeout", timeout_note))
+        rows.append(("compression", os.environ.get("OTEL_EXPORTER_OTLP_COMPRESSION", "none")))
+    sampler = os.environ.get("OTEL_TRACES_SAMPLER", "parentbased_always_on (default)")
+    arg = os.environ.get("OTEL_TRACES_SAMPLER_ARG")
+    rows += [
+        ("sampler", f"{sampler} {arg}" if arg else sampler),
+        ("content capture", "ON (prompts and completions recorded)" if s.capture_content else "off (default)"),
+        ("metrics", "on" if s.metrics_enabled else "off (LLMOTEL_METRICS_ENABLED=false)"),
+        ("chunk events per stream", str(s.stream_chunk_events)),
+    ]
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        rows.append(("SDK", "DISABLED (OTEL_SDK_DISABLED=true): nothing is recorded"))
+    width = max(len(k) for k, _ in rows)
+    print("llmotel doctor: effective configuration")
+    for key, value in rows:
+        print(f"  {key.ljust(width)}  {value}")
+    print("  instrumentations:")
+    for line in _instrumentations():
+        print(f"    {line}")
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
+
+
+def _probe(endpoint: str, protocol: str, timeout: float) -> str | None:
+    """A reason the endpoint cannot be reached at TCP level, or ``None`` when it accepts connections."""
+    parts = urlsplit(endpoint if "://" in endpoint else f"//{endpoint}")
+    host = parts.hostname or "localhost"
+    port = parts.port or (443 if parts.scheme == "https" else 4317 if protocol == GRPC else 4318)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except socket.gaierror:
+        return f"cannot resolve host {host!r}: check the endpoint's host name"
+    except ConnectionRefusedError:
+        return f"connection refused by {host}:{port}: nothing is listening there (is the collector running?)"
+    except TimeoutError:
+        return f"no answer from {host}:{port} within {timeout:g}s (wrong host, firewall, or black-holed port)"
+    except OSError as exc:
+        return f"cannot connect to {host}:{port}: {exc.strerror or exc}"
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _explain(messages: list[str], protocol: str) -> str:
+    text = " | ".join(messages)
+    hints = [
+        ("404", "HTTP 404: wrong path; OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used verbatim and must end in /v1/traces"),
+        ("UNAUTHENTICATED", "the endpoint wants credentials: check OTEL_EXPORTER_OTLP_HEADERS"),
+        ("401", "HTTP 401: the endpoint wants credentials: check OTEL_EXPORTER_OTLP_HEADERS"),
+        ("403", "HTTP 403: the credentials were refused: check OTEL_EXPORTER_OTLP_HEADERS"),
+        ("SSL", "TLS handshake failed: use http:// for a plaintext collector, or set OTEL_EXPORTER_OTLP_CERTIFICATE"),
+        ("UNAVAILABLE", "the endpoint is unavailable (collector down, overloaded, or TLS/plaintext mismatch)"),
+        ("DEADLINE_EXCEEDED", "the endpoint did not answer before the timeout"),
+        ("503", "HTTP 503: the collector is unavailable or overloaded"),
+        ("Timeout", "the endpoint did not answer before the timeout"),
+    ]
+    for needle, hint in hints:
+        if needle in text:
+            return f"{hint}\n    exporter said: {text[:400]}"
+    return text[:400] or "the exporter reported a failure without details"
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    """Run ``llmotel doctor``; returns the exit code."""
+    exporters = [
+        n.strip() for n in (os.environ.get("OTEL_TRACES_EXPORTER") or "otlp").split(",") if n.strip() != "none"
+    ]
+    otlp = next((n for n in exporters if n.startswith("otlp")), None)
+    try:
+        protocol = (
+            None
+            if otlp is None
+            else "http/protobuf"
+            if otlp == "otlp_proto_http"
+            else GRPC
+            if otlp == "otlp_proto_grpc"
+            else otlp_protocol()
+        )
+    except ConfigurationError as exc:
+        print(f"llmotel doctor: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    _print_configuration(protocol, exporters)
+    if args.no_send:
+        return EXIT_OK
+    if protocol is None:
+        print("\nNo OTLP exporter is configured: traces go to " + (", ".join(exporters) or "nowhere") + ".")
+        return EXIT_OK
+    endpoint = traces_endpoint(protocol)
+    print(f"\nSending one test span to {endpoint} ({protocol}) ...")
+    reason = _probe(endpoint, protocol, args.timeout)
+    if reason is not None:
+        print(f"NOT DELIVERED: {reason}")
+        return EXIT_FAILED
+    capture = _Capture()
+    logger = logging.getLogger("opentelemetry.exporter")
+    logger.addHandler(capture)
+    saved = logger.propagate
+    logger.propagate = False
+    try:
+        exporter = otlp_span_exporter(protocol, timeout=args.timeout)
+        provider = TracerProvider(resource=Resource.create(), shutdown_on_exit=False)
+        memory = InMemorySpanExporter()
+        provider.add_span_processor(SimpleSpanProcessor(memory))
+        with provider.get_tracer("llmotel.doctor").start_as_current_span(
+            "llmotel doctor test span", attributes={sc.GEN_AI_OPERATION_NAME: "chat", "llmotel.doctor": True}
+        ):
+            pass
+        result = exporter.export(list(memory.get_finished_spans()))
+        exporter.shutdown()
+        provider.shutdown()
+    except Exception as exc:  # a broken configuration (bad certificate path...) is reported, not raised
+        print(f"NOT DELIVERED: the exporter could not be set up: {type(exc).__name__}: {exc}")
+        return EXIT_FAILED
+    finally:
+        logger.removeHandler(capture)
+        logger.propagate = saved
+    if result is SpanExportResult.SUCCESS:
+        print("ACCEPTED: the endpoint took the test span (look for 'llmotel doctor test span' in your backend).")
+        return EXIT_OK
+    print(f"REFUSED: the endpoint answered but did not accept the span: {_explain(capture.messages, protocol)}")
+    return EXIT_FAILED
