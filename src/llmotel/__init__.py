@@ -13,8 +13,11 @@ finish reasons and token usage; streams are traced to their last chunk. Prompt a
 content is recorded only when ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``.
 """
 
+from llmotel import callbacks
 from llmotel._safety import internal_error_counts
 from llmotel._version import __version__
+from llmotel.callbacks import TracingHandler, trace_chain
+from llmotel.export.setup import configure
 from llmotel.extract import Extractor
 from llmotel.records import LLMCall, StreamState, Usage
 from llmotel.wrap.decorators import llm_chat_callback, llm_completion_callback, trace_chat, trace_completion
@@ -23,11 +26,15 @@ __all__ = [
     "Extractor",
     "LLMCall",
     "StreamState",
+    "TracingHandler",
     "Usage",
     "__version__",
+    "callbacks",
+    "configure",
     "internal_error_counts",
     "llm_chat_callback",
     "llm_completion_callback",
+    "trace_chain",
     "trace_chat",
     "trace_completion",
 ]

@@ -26,7 +26,7 @@ from llmotel._safety import internal_error
 from llmotel._version import __version__
 from llmotel.config import settings
 from llmotel.extract import request as request_extract
-from llmotel.records import LLMCall, StreamState
+from llmotel.records import LLMCall, StreamState, Usage
 from llmotel.telemetry import attributes as attrs_
 from llmotel.telemetry.metrics import GenAIMetrics
 
@@ -37,7 +37,12 @@ SCHEMA_URL = "https://opentelemetry.io/schemas/1.41.0"
 INSTRUMENTATION_NAME = "llmotel"
 
 INFERENCE_SPAN_KEY = otel_context.create_key("opentelemetry.genai.inference_span")
-"""Context key holding the inference span a call runs under (for de-duplication)."""
+"""Context key holding the ``LLMSpan`` a call runs under (de-duplication, callback routing)."""
+CHAIN_RUN_KEY = otel_context.create_key("llmotel.chain_run")
+"""Context key holding the ``ChainRun`` (chain span) the code runs under."""
+
+EVENT_LOCK = threading.Lock()
+"""Serializes callback events so their order on a span is the order they fired, across threads."""
 
 _STATUS_MAX = 512
 
@@ -49,7 +54,13 @@ def inside_inference() -> bool:
     "directly" nested and gets its own span.
     """
     outer = otel_context.get_value(INFERENCE_SPAN_KEY)
-    return outer is not None and outer is trace.get_current_span()
+    return outer is not None and outer.span is trace.get_current_span()  # type: ignore[attr-defined]
+
+
+def active_llm_span() -> LLMSpan | None:
+    """The llmotel inference span the current code runs under, if any."""
+    value = otel_context.get_value(INFERENCE_SPAN_KEY)
+    return value if isinstance(value, LLMSpan) else None
 
 
 class Telemetry:
@@ -87,6 +98,7 @@ class LLMSpan:
         "_ctx",
         "_done",
         "_lock",
+        "_run",
         "_start_perf",
         "_start_wall",
         "call",
@@ -111,8 +123,12 @@ class LLMSpan:
         self.call = call
         self.span = span
         self.extractor = extractor
-        self._ctx = otel_context.set_value(INFERENCE_SPAN_KEY, span, trace.set_span_in_context(span))
+        self._ctx = otel_context.set_value(INFERENCE_SPAN_KEY, self, trace.set_span_in_context(span))
         self._done = False
+        run: Any = otel_context.get_value(CHAIN_RUN_KEY)
+        self._run = run
+        if run is not None:
+            run.llm_started(self)
         self._lock: threading.Lock | None = None
         self._cap = 0
         self._start_wall = 0
@@ -191,6 +207,8 @@ class LLMSpan:
             span.record_exception(exc, escaped=True)
             span.set_status(Status(StatusCode.ERROR, _describe(exc)))
         span.end()
+        if self._run is not None:
+            self._run.llm_finished(self)
         if settings().metrics_enabled:
             try:
                 self.telemetry.metrics.record(
@@ -202,6 +220,21 @@ class LLMSpan:
                 )
             except Exception as internal:
                 internal_error("metrics", internal)
+
+    # --- callbacks ---------------------------------------------------------------------------
+
+    def add_usage(self, usage: Usage) -> None:
+        """Usage reported by a callback while the call is in flight (merged into the record)."""
+        call = self.call
+        if call.usage is None:
+            call.usage = Usage()
+        call.usage.merge(usage)
+
+    def add_event(self, name: str, attributes: dict[str, Any]) -> None:
+        """A callback event on this span, ordered with all other callback events."""
+        if self.recording:
+            with EVENT_LOCK:
+                self.span.add_event(name, attributes, timestamp=time_ns())
 
     # --- streams -------------------------------------------------------------------------------
 

@@ -1,0 +1,248 @@
+"""``TracingHandler``: records every chain callback in the trace, on the right span.
+
+Routing: a callback lands on the LLM span that is active for its chain (an llmotel LLM span in
+flight under the chain span, or the one the current code runs in), else on the chain span, else
+on the current span. Tool executions become ``execute_tool`` child spans of the chain span.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry import trace
+
+from llmotel._safety import internal_error
+from llmotel.config import settings
+from llmotel.extract import callbacks as cx
+from llmotel.extract import content as content_map
+from llmotel.telemetry import attributes as attrs_
+from llmotel.telemetry.chains import ChainRun, ToolSpans, add_event, complete_tool, fail_tool, tracer_for
+from llmotel.telemetry.spans import LLMSpan, active_llm_span
+
+PREFIX = "llmotel."
+_MAX_DELTA_EVENTS_FLOOR = 4
+
+
+class TracingHandler:
+    """The handler that turns chain callbacks into span events and tool spans.
+
+    Add it to a chain's handlers next to your own: ``fire([mine, TracingHandler()], ...)``.
+    """
+
+    def __init__(self, tracer_provider: trace.TracerProvider | None = None) -> None:
+        self._tracer = tracer_for(tracer_provider)
+        self._tools = ToolSpans(self._tracer)  # tools fired outside any chain span
+        self._delta_counts: dict[int, int] = {}
+
+    # --- routing -----------------------------------------------------------------------------
+
+    def _targets(self, chain: Any) -> tuple[ChainRun | None, LLMSpan | None]:
+        run = ChainRun.for_chain(chain)
+        llm = active_llm_span()
+        if llm is None and run is not None:
+            llm = run.active_llm()
+        return run, llm
+
+    def _event(self, chain: Any, name: str, attributes: dict[str, Any], *, llm_first: bool = True) -> None:
+        run, llm = self._targets(chain)
+        if llm_first and llm is not None:
+            llm.add_event(PREFIX + name, attributes)
+        elif run is not None:
+            add_event(run.span, PREFIX + name, attributes)
+        else:
+            add_event(trace.get_current_span(), PREFIX + name, attributes)
+
+    def _guard(self, kind: str, exc: Exception) -> None:
+        internal_error(f"callback {kind}", exc)
+
+    # --- model-level callbacks ---------------------------------------------------------------
+
+    def on_llm_new_delta(self, chain: Any, deltas: Any) -> None:
+        """Deltas arrived: a bounded number of delta events (first ones, then at powers of two)."""
+        try:
+            texts = cx.delta_texts(deltas)
+            run, llm = self._targets(chain)
+            owner: Any = llm or run
+            key = id(owner)
+            n = self._delta_counts.get(key, 0) + 1
+            if len(self._delta_counts) > 1024:
+                self._delta_counts.clear()
+            self._delta_counts[key] = n
+            cap = settings().stream_chunk_events
+            if n > cap or (n > _MAX_DELTA_EVENTS_FLOOR and n & (n - 1)):
+                return
+            attributes: dict[str, Any] = {
+                "llmotel.delta.index": n - 1,
+                "llmotel.delta.count": len(texts),
+                "llmotel.delta.size": sum(len(t) for t in texts),
+            }
+            if settings().capture_content:
+                attributes["llmotel.delta.content"] = "".join(texts)
+            self._event(chain, "llm.new_delta", attributes)
+        except Exception as exc:
+            self._guard("on_llm_new_delta", exc)
+
+    def on_llm_new_message(self, chain: Any, message: Any) -> None:
+        """A non-streaming LLM returned a full message."""
+        self._message_event(chain, "llm.new_message", message, llm_first=True)
+
+    def on_llm_ratelimit_info(self, chain: Any, info: Any) -> None:
+        """Rate-limit figures: an event, and the latest figures as attributes of the LLM span."""
+        try:
+            facts = cx.ratelimit_attributes(info)
+            self._event(chain, "llm.ratelimit_info", facts)
+            self._set_on_llm(chain, facts)
+        except Exception as exc:
+            self._guard("on_llm_ratelimit_info", exc)
+
+    def on_llm_token_usage(self, chain: Any, usage: Any) -> None:
+        """Token usage: on the LLM span (merged into its record) and into the chain's totals."""
+        try:
+            parsed = cx.usage_of(usage)
+            facts: dict[str, Any] = {}
+            if parsed is not None:
+                attrs_.usage_attributes(parsed, facts)
+            self._event(chain, "llm.token_usage", facts)
+            if parsed is None:
+                return
+            run, llm = self._targets(chain)
+            if llm is not None:
+                llm.add_usage(parsed)  # reaches the chain's totals when the LLM span ends
+            elif run is not None:
+                run.add_usage(parsed)
+            else:
+                span = trace.get_current_span()
+                if span.is_recording():
+                    span.set_attributes(facts)
+        except Exception as exc:
+            self._guard("on_llm_token_usage", exc)
+
+    def on_llm_response_headers(self, chain: Any, headers: Any) -> None:
+        """Response headers: allow-listed facts only (request id, timing, rate limits)."""
+        try:
+            facts = cx.header_attributes(headers)
+            self._event(chain, "llm.response_headers", facts)
+            self._set_on_llm(chain, facts)
+        except Exception as exc:
+            self._guard("on_llm_response_headers", exc)
+
+    def _set_on_llm(self, chain: Any, facts: dict[str, Any]) -> None:
+        if not facts:
+            return
+        run, llm = self._targets(chain)
+        span = llm.span if llm is not None else run.span if run is not None else trace.get_current_span()
+        if span.is_recording():
+            span.set_attributes(facts)
+
+    # --- chain-level callbacks ---------------------------------------------------------------
+
+    def on_message_processed(self, chain: Any, message: Any) -> None:
+        """The chain finished processing an assistant message."""
+        self._message_event(chain, "chain.message_processed", message, llm_first=False)
+
+    def on_message_processing_error(self, chain: Any, message: Any) -> None:
+        """Processing a received message failed."""
+        self._message_event(chain, "chain.message_processing_error", message, llm_first=False)
+
+    def on_error_message_created(self, chain: Any, message: Any) -> None:
+        """The chain made an automatic reply to an LLM error."""
+        self._message_event(chain, "chain.error_message_created", message, llm_first=False)
+
+    def on_tool_response_created(self, chain: Any, message: Any) -> None:
+        """Tool results were assembled into a tool message."""
+        self._message_event(chain, "chain.tool_response_created", message, llm_first=False)
+
+    def _message_event(self, chain: Any, name: str, message: Any, *, llm_first: bool) -> None:
+        try:
+            facts = cx.message_facts(message)
+            if settings().capture_content:
+                facts["llmotel.message.content"] = attrs_.bounded_json(
+                    [content_map.message(message)], settings().content_max_length
+                )
+            self._event(chain, name, facts, llm_first=llm_first)
+        except Exception as exc:
+            self._guard(name, exc)
+
+    def on_retries_exceeded(self, chain: Any) -> None:
+        """The chain gave up: an event, and the chain span will end with ERROR."""
+        try:
+            self._event(chain, "chain.retries_exceeded", {}, llm_first=False)
+            run = ChainRun.for_chain(chain)
+            if run is not None:
+                run.fail("retries_exceeded")
+        except Exception as exc:
+            self._guard("on_retries_exceeded", exc)
+
+    # --- tools -------------------------------------------------------------------------------
+
+    def _tool_state(self, chain: Any) -> tuple[ChainRun | None, ToolSpans]:
+        run = ChainRun.for_chain(chain)
+        return run, (run.tools if run is not None else self._tools)
+
+    def on_tool_call_identified(self, chain: Any, tool_call: Any, function: Any = None) -> None:
+        """A tool call was recognised in the stream: an event (and remembered until it starts)."""
+        try:
+            facts = cx.tool_call_facts(tool_call, function)
+            _, tools = self._tool_state(chain)
+            tools.identify(facts)
+            event = {"gen_ai.tool.name": facts["name"]}
+            if facts["call_id"]:
+                event["gen_ai.tool.call.id"] = facts["call_id"]
+            self._event(chain, "tool.call_identified", event)
+        except Exception as exc:
+            self._guard("on_tool_call_identified", exc)
+
+    def on_tool_execution_started(self, chain: Any, tool_call: Any, function: Any = None) -> None:
+        """A tool started: an ``execute_tool {name}`` span, child of the chain span."""
+        try:
+            facts = cx.tool_call_facts(tool_call, function)
+            run, tools = self._tool_state(chain)
+            tools.start(facts, run.context if run is not None else None, settings().capture_content)
+        except Exception as exc:
+            self._guard("on_tool_execution_started", exc)
+
+    def on_tool_execution_completed(self, chain: Any, tool_call: Any, result: Any = None) -> None:
+        """The tool finished: its span ends OK (result recorded with content capture)."""
+        try:
+            facts = cx.tool_call_facts(tool_call)
+            _, tools = self._tool_state(chain)
+            span = tools.pop(facts)
+            capture = settings().capture_content
+            if span is None:  # completed without a start: a complete span of zero length
+                span = tools.start(facts, self._parent(chain), capture)
+                tools.pop(facts)
+            complete_tool(span, cx.tool_result_content(result) if capture else None, capture)
+        except Exception as exc:
+            self._guard("on_tool_execution_completed", exc)
+
+    def on_tool_execution_failed(self, chain: Any, tool_call: Any, error: Any = None) -> None:
+        """The tool raised or returned an error: its span ends ERROR with ``error.type``."""
+        try:
+            facts = cx.tool_call_facts(tool_call)
+            _, tools = self._tool_state(chain)
+            span = tools.pop(facts)
+            if span is None:
+                span = tools.start(facts, self._parent(chain), settings().capture_content)
+                tools.pop(facts)
+            fail_tool(span, error, cx.error_type_of(error))
+        except Exception as exc:
+            self._guard("on_tool_execution_failed", exc)
+
+    def _parent(self, chain: Any) -> Any:
+        run = ChainRun.for_chain(chain)
+        return run.context if run is not None else None
+
+    # --- anything else -----------------------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        """Callbacks outside the known set (newer chain versions) become plain events."""
+        if not name.startswith("on_"):
+            raise AttributeError(name)
+
+        def record(chain: Any, *args: Any) -> None:
+            try:
+                self._event(chain, "callback." + name[3:], {"llmotel.callback.args": len(args)}, llm_first=False)
+            except Exception as exc:
+                self._guard(name, exc)
+
+        return record

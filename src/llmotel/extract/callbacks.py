@@ -1,0 +1,185 @@
+"""Pure mapping of chain-callback arguments to attributes: tool calls, messages, usage,
+rate-limit information and response headers. No OpenTelemetry here.
+
+Headers and rate-limit maps go through an allow-list: only request ids, processing time,
+retry-after and the rate-limit figures (limit / remaining / reset for requests and tokens) are
+kept, so authorization, cookies and keys can never reach a trace.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from llmotel.extract._access import as_str, count, get, maybe_json
+from llmotel.extract.response import usage_from
+from llmotel.records import Usage
+
+_MAX_VALUE = 128
+
+# (kind, metric) from header names like x-ratelimit-remaining-tokens, anthropic-ratelimit-tokens-reset,
+# ratelimit-limit-requests, or from plain info keys like "remaining_requests".
+_RATE_KINDS = ("input_tokens", "output_tokens", "requests", "tokens")
+_RATE_METRICS = ("limit", "remaining", "reset")
+_RATE_KEY = re.compile(r"ratelimit|rate_limit|^(limit|remaining|reset)[-_]|[-_](limit|remaining|reset)$")
+_RATE_PREFIX = re.compile(r"^(x_)?([a-z]+_)?rate_?limit_?")
+
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "anthropic-request-id", "x-amzn-requestid", "apim-request-id")
+_PROCESSING_HEADERS = ("openai-processing-ms", "x-processing-ms")
+
+
+def _norm(key: Any) -> str:
+    return str(key).strip().lower().replace("-", "_")
+
+
+def _scalar(value: Any) -> str | int | float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return count(value)
+    if isinstance(value, float):
+        return value
+    if isinstance(value, (list, tuple)) and value:
+        value = value[0]
+    text = as_str(value) if isinstance(value, str) else None
+    if text is None:
+        return None
+    text = text.strip()
+    if re.fullmatch(r"\d{1,18}", text):
+        return int(text)
+    return text[:_MAX_VALUE]
+
+
+def ratelimit_attributes(info: Any, prefix: str = "llmotel.ratelimit") -> dict[str, Any]:
+    """``{prefix}.{requests|tokens|input_tokens|output_tokens}.{limit|remaining|reset}`` from a map."""
+    if not isinstance(info, Mapping):
+        return {}
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        name = _norm(key)
+        if not _RATE_KEY.search(name):
+            continue
+        rest = _RATE_PREFIX.sub("", name)
+        words = set(rest.split("_"))
+        kind = next((k for k in _RATE_KINDS if k in rest), None)
+        metric = next((m for m in _RATE_METRICS if m in words), None)
+        if kind is None or metric is None:
+            continue
+        scalar = _scalar(value)
+        if scalar is not None:
+            out[f"{prefix}.{kind}.{metric}"] = scalar
+    retry_after = info.get("retry-after", info.get("retry_after"))
+    if retry_after is not None and _scalar(retry_after) is not None:
+        out[f"{prefix}.retry_after"] = _scalar(retry_after)
+    return out
+
+
+def header_attributes(headers: Any) -> dict[str, Any]:
+    """Allow-listed facts from HTTP response headers: request id, processing time, rate limits."""
+    if headers is None:
+        return {}
+    items = headers.items() if hasattr(headers, "items") else ()
+    lowered: dict[str, Any] = {}
+    for key, value in items:
+        lowered[str(key).strip().lower()] = value
+    out: dict[str, Any] = {}
+    for name in _REQUEST_ID_HEADERS:
+        if name in lowered and _scalar(lowered[name]) is not None:
+            out["llmotel.response.request_id"] = str(_scalar(lowered[name]))
+            break
+    for name in _PROCESSING_HEADERS:
+        if name in lowered:
+            ms = _scalar(lowered[name])
+            if isinstance(ms, (int, float)):
+                out["llmotel.response.processing_ms"] = ms
+            break
+    out.update(ratelimit_attributes({k: v for k, v in lowered.items() if "ratelimit" in k or k == "retry-after"}))
+    return out
+
+
+def tool_call_facts(tool_call: Any, function: Any = None) -> dict[str, Any]:
+    """Name, id, type, description and (raw) arguments of a tool call and its function/tool object."""
+    fn = get(tool_call, "function")
+    name = as_str(get(tool_call, "name")) or (as_str(get(fn, "name")) if fn is not None else None)
+    if name is None and function is not None:
+        name = as_str(get(function, "name")) or getattr(function, "__name__", None)
+    arguments = get(tool_call, "arguments")
+    if arguments is None:
+        arguments = get(tool_call, "args")
+    if arguments is None and fn is not None:
+        arguments = get(fn, "arguments")
+    description = as_str(get(function, "description")) if function is not None else None
+    if description is None and function is not None and callable(function):
+        description = (getattr(function, "__doc__", None) or "").strip().split("\n")[0] or None
+    return {
+        "name": name or "unknown_tool",
+        "call_id": as_str(get(tool_call, "call_id"))
+        or as_str(get(tool_call, "id"))
+        or as_str(get(tool_call, "tool_call_id")),
+        "type": as_str(get(tool_call, "type"))
+        if as_str(get(tool_call, "type")) in ("function", "extension", "datastore")
+        else "function",
+        "description": description[: _MAX_VALUE * 2] if description else None,
+        "arguments": maybe_json(arguments),
+    }
+
+
+def tool_result_content(result: Any) -> Any:
+    """A tool result as JSON-able content (for capture only)."""
+    content = get(result, "content")
+    if content is not None and not isinstance(result, str):
+        return content if isinstance(content, (str, int, float, bool, list, dict)) else str(content)
+    return result if isinstance(result, (str, int, float, bool, list, dict)) or result is None else str(result)
+
+
+def usage_of(value: Any) -> Usage | None:
+    """Token usage from a callback's usage argument (OpenAI, Anthropic, LangChain, dict or TokenUsage shapes)."""
+    usage = usage_from(value)
+    if usage is not None:
+        return usage
+    inp, out = count(get(value, "input")), count(get(value, "output"))  # Elixir-style %TokenUsage{input, output}
+    if inp is None and out is None:
+        return None
+    return Usage(input_tokens=inp, output_tokens=out)
+
+
+def message_facts(message: Any) -> dict[str, Any]:
+    """Role, content size and tool-call count of a message (no content)."""
+    role = get(message, "role")
+    role_text = as_str(role) or (str(getattr(role, "value", role)) if role is not None else None)
+    content = get(message, "content") if not isinstance(message, str) else message
+    size = (
+        len(content)
+        if isinstance(content, str)
+        else sum(len(get(p, "content") or get(p, "text") or "") for p in content if not isinstance(p, str))
+        if isinstance(content, (list, tuple))
+        else 0
+    )
+    tool_calls = get(message, "tool_calls") if not isinstance(message, str) else None
+    facts: dict[str, Any] = {"llmotel.message.content_size": size}
+    if role_text:
+        facts["llmotel.message.role"] = role_text
+    if isinstance(tool_calls, (list, tuple)):
+        facts["llmotel.message.tool_calls"] = len(tool_calls)
+    return facts
+
+
+def delta_texts(deltas: Any) -> list[str]:
+    """The text of each delta (strings, or objects/dicts with ``content``/``text``)."""
+    items = deltas if isinstance(deltas, (list, tuple)) else [deltas]
+    out = []
+    for d in items:
+        text = d if isinstance(d, str) else get(d, "content")
+        if not isinstance(text, str):
+            text = get(d, "text") if not isinstance(d, str) else None
+        out.append(text if isinstance(text, str) else "")
+    return out
+
+
+def error_type_of(error: Any) -> str:
+    """``error.type`` for a tool failure given as an exception, a message or anything else."""
+    if isinstance(error, BaseException):
+        cls = type(error)
+        return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    return "_OTHER"
