@@ -23,7 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from llmotel import semconv as sc
 from llmotel.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from llmotel.export.console import ConsoleTraceExporter
-from llmotel.export.setup import ConfigurationError, configure
+from llmotel.export.setup import ConfigurationError, configure, export_timeout, sdk_disabled
 from llmotel.wrap.decorators import trace_chat, trace_completion
 
 PROVIDER = "llmotel.fake"
@@ -252,6 +252,8 @@ def _run(args: argparse.Namespace, problems: _ExportProblems) -> int:
     try:
         if export:
             configured = configure()
+        elif args.quiet:  # nothing configured and only the summary line wanted: record, show nothing
+            configured = configure(traces_exporter="none", metrics_exporter="none")
         else:  # nothing configured: show the traces right here
             configured = configure(span_exporter=ConsoleTraceExporter(), metrics_exporter="none")
     except ConfigurationError as exc:
@@ -272,13 +274,23 @@ def _run(args: argparse.Namespace, problems: _ExportProblems) -> int:
             end = "\r" if sys.stderr.isatty() and run + 1 < args.repeat else "\n"
             print(f"llmotel demo: run {run + 1}/{args.repeat}, {calls} LLM calls", end=end, file=sys.stderr)
     elapsed = time.perf_counter() - started
-    configured.shutdown()  # flush: prints the trees (console) or sends the last batch (OTLP)
-    target = _describe_target(configured.trace_exporters, configured.protocol) if export else "console"
+    # Flush: prints the trees (console) or sends the last batch (OTLP), within the export timeout.
+    flushed = configured.shutdown()
+    if sdk_disabled():
+        target = "nowhere (OTEL_SDK_DISABLED=true)"
+    elif export:
+        target = _describe_target(configured.trace_exporters, configured.protocol)
+    else:
+        target = "console (--quiet: trees not shown)" if args.quiet else "console"
     summary = (
         f"llmotel demo: {args.repeat} run(s), {calls} LLM calls, {counter.count} spans in {elapsed:.2f}s; "
         f"traces -> {target}"
     )
     print(summary)
+    if not flushed and not problems.errors:  # the exporters are still waiting (a black-holed endpoint)
+        problems.errors.append(
+            f"no answer within the export timeout ({export_timeout():g}s, OTEL_EXPORTER_OTLP_TIMEOUT, in seconds)"
+        )
     if problems.errors:
         print(
             f"llmotel demo: spans could not be exported to {target}: {problems.errors[-1]}\n"

@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from llmotel import semconv as sc
 from llmotel.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from llmotel.config import settings
-from llmotel.export.setup import GRPC, ConfigurationError, otlp_protocol, otlp_span_exporter
+from llmotel.export.setup import GRPC, ConfigurationError, otlp_protocol, otlp_span_exporter, sdk_disabled
 
 _DEFAULT_GRPC = "http://localhost:4317"
 _DEFAULT_HTTP = "http://localhost:4318"
@@ -110,7 +110,7 @@ def _print_configuration(protocol: str | None, exporters: list[str]) -> None:
         ("metrics", "on" if s.metrics_enabled else "off (LLMOTEL_METRICS_ENABLED=false)"),
         ("chunk events per stream", str(s.stream_chunk_events)),
     ]
-    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+    if sdk_disabled():
         rows.append(("SDK", "DISABLED (OTEL_SDK_DISABLED=true): nothing is recorded"))
     width = max(len(k) for k, _ in rows)
     print("llmotel doctor: effective configuration")

@@ -106,6 +106,11 @@ _lock = threading.Lock()
 _configured: Configured | None = None
 
 
+def sdk_disabled() -> bool:
+    """``OTEL_SDK_DISABLED`` with the SDK's own meaning: only ``true`` (any case) disables."""
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
 def _names(env_name: str, default: str) -> list[str]:
     raw = os.environ.get(env_name, "").strip() or default
     names = [n.strip() for n in raw.split(",") if n.strip()]
@@ -224,7 +229,7 @@ def configure(
             return _configured
         current = trace.get_tracer_provider()
         already_set = not isinstance(current, trace.ProxyTracerProvider)
-        if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        if sdk_disabled():
             _log.info("llmotel: OTEL_SDK_DISABLED=true, telemetry is not set up")
             _configured = Configured(current, None, replaced=False)
             return _configured
@@ -293,6 +298,12 @@ def _set_providers(result: Configured, *, force: bool) -> None:
     trace.set_tracer_provider(result.tracer_provider)
     if result.meter_provider is not None:
         metrics.set_meter_provider(result.meter_provider)
+    if force:
+        # The decorators' shared tracer and instruments were resolved against the provider being
+        # replaced (a proxy resolves once); drop them so the next call uses the new providers.
+        from llmotel.wrap import decorators
+
+        decorators._Shared.telemetry = None
 
 
 def configured() -> Configured | None:

@@ -84,10 +84,13 @@ class Telemetry:
         instance: Any,
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
+        parent: otel_context.Context | None = None,
     ) -> LLMSpan:
-        """Start the span for ``call`` (a child of the current context) and return its handle."""
-        span = self.tracer.start_span(call.name, kind=SpanKind.CLIENT, attributes=attrs_.start_attributes(call))
-        return LLMSpan(self, call, span, extractor, instance, args, kwargs)
+        """Start the span for ``call`` (a child of ``parent``, default the current context)."""
+        span = self.tracer.start_span(
+            call.name, context=parent, kind=SpanKind.CLIENT, attributes=attrs_.start_attributes(call)
+        )
+        return LLMSpan(self, call, span, extractor, instance, args, kwargs, parent)
 
 
 class LLMSpan:
@@ -118,14 +121,15 @@ class LLMSpan:
         instance: Any,
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
+        parent: otel_context.Context | None = None,
     ) -> None:
         self.telemetry = telemetry
         self.call = call
         self.span = span
         self.extractor = extractor
-        self._ctx = otel_context.set_value(INFERENCE_SPAN_KEY, self, trace.set_span_in_context(span))
+        self._ctx = otel_context.set_value(INFERENCE_SPAN_KEY, self, trace.set_span_in_context(span, parent))
         self._done = False
-        run: Any = otel_context.get_value(CHAIN_RUN_KEY)
+        run: Any = otel_context.get_value(CHAIN_RUN_KEY, parent)
         self._run = run
         if run is not None:
             run.llm_started(self)
