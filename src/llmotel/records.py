@@ -105,6 +105,9 @@ class LLMCall:
     usage: Usage | None = None
 
     stream_state: StreamState | None = None
+    hide_chunk: Any = None
+    """Optional ``chunk -> bool``: chunks it accepts are read but not passed to the caller (e.g. the
+    usage-only chunk of an OpenAI stream whose usage llmotel asked for)."""
     extra: dict[str, Any] | None = None
     """Additional span attributes an extractor wants recorded (already valid attribute values)."""
 

@@ -63,6 +63,11 @@ class Extractor:
         """Fill the response facts from the value the call returned."""
         response.read_response(call, result, capture)
 
+    def error(self, call: LLMCall, exc: BaseException) -> None:
+        """Fill ``call.extra`` with facts about a failed call: the HTTP status and allow-listed
+        response headers (request id, rate limits) when the exception carries a response."""
+        response.read_error(call, exc)
+
     def chunk(self, call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
         """Accumulate one stream chunk (called for every chunk: keep it cheap)."""
         chunks.read_chunk(call, state, chunk, capture)

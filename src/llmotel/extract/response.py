@@ -151,3 +151,22 @@ def _read_llama_index(call: LLMCall, response: Any, raw: Any, capture: bool) -> 
             call.output_messages = [out]
         else:
             call.output_messages = [content.output_message(get(response, "text"), reason)]
+
+
+HTTP_STATUS_CODE = "http.response.status_code"
+
+
+def read_error(call: LLMCall, exc: BaseException) -> None:
+    """HTTP status and allow-listed response headers of an SDK error (``exc.response``)."""
+    from llmotel.extract.callbacks import header_attributes
+
+    extra: dict[str, Any] = {}
+    status = getattr(exc, "status_code", None)
+    if type(status) is int and 100 <= status <= 599:
+        extra[HTTP_STATUS_CODE] = status
+    http_response = getattr(exc, "response", None)
+    headers = getattr(http_response, "headers", None) if http_response is not None else None
+    if headers is not None:
+        extra.update(header_attributes(headers))
+    if extra:
+        call.extra = {**(call.extra or {}), **extra}

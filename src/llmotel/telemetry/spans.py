@@ -182,6 +182,11 @@ class LLMSpan:
     def fail(self, exc: BaseException) -> None:
         """The call raised ``exc`` (which the wrapper re-raises unchanged): record it and end."""
         duration = (perf_counter_ns() - self._start_perf) / 1e9
+        if self.recording:
+            try:
+                self.extractor.error(self.call, exc)
+            except Exception as internal:
+                internal_error("error extraction", internal)
         self._finish(duration, exc)
 
     def _finish(
@@ -197,7 +202,7 @@ class LLMSpan:
         error = attrs_.error_type(exc) if exc is not None else None
         try:
             if self.recording:
-                attrs = attrs_.response_attributes(call) if exc is None else {}
+                attrs = attrs_.response_attributes(call) if exc is None else dict(call.extra or {})
                 if extra:
                     attrs.update(extra)
                 if self.capture and exc is None:
@@ -278,6 +283,15 @@ class LLMSpan:
         except Exception as exc:
             internal_error("stream chunk", exc)
 
+    def hidden_chunk(self, chunk: Any) -> None:
+        """A chunk read for its facts (usage) but not passed to the caller: not counted."""
+        state = self.call.stream_state
+        assert state is not None
+        try:
+            self.extractor.chunk(self.call, state, chunk, False)
+        except Exception as exc:
+            internal_error("stream chunk", exc)
+
     def finish_stream(self, stop_reason: str, exc: BaseException | None = None) -> None:
         """End the stream's span exactly once: ``stop_reason`` says how the stream ended.
 
@@ -292,6 +306,11 @@ class LLMSpan:
         assert state is not None
         if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
             exc = None
+        if exc is not None and self.recording:
+            try:
+                self.extractor.error(call, exc)
+            except Exception as internal:
+                internal_error("error extraction", internal)
         extra: dict[str, Any] = {}
         ttfc = tpoc = None
         try:

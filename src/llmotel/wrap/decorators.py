@@ -66,7 +66,7 @@ def default_telemetry() -> Telemetry:
 class CallSpec:
     """What one decorated callable records: operation, provider, model, naming and extraction."""
 
-    __slots__ = ("_telemetry", "extractor", "model", "name", "operation", "provider")
+    __slots__ = ("_telemetry", "extractor", "model", "name", "operation", "prepare", "provider")
 
     def __init__(
         self,
@@ -78,8 +78,11 @@ class CallSpec:
         extractor: Extractor | None = None,
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: otel_metrics.MeterProvider | None = None,
+        prepare: Callable[[LLMCall, dict[str, Any]], None] | None = None,
     ) -> None:
         self.operation = operation
+        self.prepare = prepare
+        """Integration hook run after the span started, before the call: may adjust ``kwargs``."""
         self.provider = provider
         self.model = model
         self.name = name
@@ -107,7 +110,14 @@ class CallSpec:
             if self.name:
                 call.span_name = self.name
             telemetry = self._telemetry or default_telemetry()
-            return telemetry.start(call, self.extractor, instance, args, kwargs)
+            llm_span = telemetry.start(call, self.extractor, instance, args, kwargs)
+            if self.prepare is not None:
+                try:
+                    self.prepare(call, kwargs)
+                except Exception:
+                    llm_span.end(None)  # never leave a started span behind
+                    raise
+            return llm_span
         except Exception as exc:
             internal_error("span start", exc)
             return None

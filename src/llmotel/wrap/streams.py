@@ -24,17 +24,18 @@ from llmotel._safety import internal_error
 from llmotel.telemetry.spans import LLMSpan
 
 if TYPE_CHECKING:
-    _Proxy = wrapt.ObjectProxy[Any]
+    ObjectProxy = wrapt.ObjectProxy[Any]
 else:
-    _Proxy = wrapt.ObjectProxy
+    ObjectProxy = wrapt.ObjectProxy
 
 
-class SyncStreamProxy(_Proxy):
+class SyncStreamProxy(ObjectProxy):
     """A synchronous iterator/generator/SDK stream whose reads are traced."""
 
     def __init__(self, wrapped: Any, llm_span: LLMSpan) -> None:
         super().__init__(wrapped)
         self._self_llm_span = llm_span
+        self._self_hide = llm_span.call.hide_chunk
         llm_span.start_stream()
 
     def __iter__(self) -> SyncStreamProxy:
@@ -42,20 +43,25 @@ class SyncStreamProxy(_Proxy):
 
     def __next__(self) -> Any:
         llm_span: LLMSpan = self._self_llm_span
-        token = llm_span.attach()
-        try:
-            chunk = next(self.__wrapped__)
-        except StopIteration:
+        while True:
+            token = llm_span.attach()
+            try:
+                chunk = next(self.__wrapped__)
+            except StopIteration:
+                llm_span.detach(token)
+                llm_span.finish_stream("exhausted")
+                raise
+            except BaseException as exc:
+                llm_span.detach(token)
+                llm_span.finish_stream(_stop_reason(exc), exc)
+                raise
             llm_span.detach(token)
-            llm_span.finish_stream("exhausted")
-            raise
-        except BaseException as exc:
-            llm_span.detach(token)
-            llm_span.finish_stream(_stop_reason(exc), exc)
-            raise
-        llm_span.detach(token)
-        llm_span.chunk(chunk)
-        return chunk
+            hide = self._self_hide
+            if hide is not None and hide(chunk):
+                llm_span.hidden_chunk(chunk)
+                continue
+            llm_span.chunk(chunk)
+            return chunk
 
     def send(self, value: Any) -> Any:
         """Generator ``send``, traced like ``next``."""
@@ -120,12 +126,13 @@ class SyncStreamProxy(_Proxy):
                 return
 
 
-class AsyncStreamProxy(_Proxy):
+class AsyncStreamProxy(ObjectProxy):
     """An async iterator/async generator/SDK async stream whose reads are traced."""
 
     def __init__(self, wrapped: Any, llm_span: LLMSpan) -> None:
         super().__init__(wrapped)
         self._self_llm_span = llm_span
+        self._self_hide = llm_span.call.hide_chunk
         llm_span.start_stream()
 
     def __aiter__(self) -> AsyncStreamProxy:
@@ -133,20 +140,25 @@ class AsyncStreamProxy(_Proxy):
 
     async def __anext__(self) -> Any:
         llm_span: LLMSpan = self._self_llm_span
-        token = llm_span.attach()
-        try:
-            chunk = await self.__wrapped__.__anext__()
-        except StopAsyncIteration:
+        while True:
+            token = llm_span.attach()
+            try:
+                chunk = await self.__wrapped__.__anext__()
+            except StopAsyncIteration:
+                llm_span.detach(token)
+                llm_span.finish_stream("exhausted")
+                raise
+            except BaseException as exc:
+                llm_span.detach(token)
+                llm_span.finish_stream(_stop_reason(exc), exc)
+                raise
             llm_span.detach(token)
-            llm_span.finish_stream("exhausted")
-            raise
-        except BaseException as exc:
-            llm_span.detach(token)
-            llm_span.finish_stream(_stop_reason(exc), exc)
-            raise
-        llm_span.detach(token)
-        llm_span.chunk(chunk)
-        return chunk
+            hide = self._self_hide
+            if hide is not None and hide(chunk):
+                llm_span.hidden_chunk(chunk)
+                continue
+            llm_span.chunk(chunk)
+            return chunk
 
     async def asend(self, value: Any) -> Any:
         """Async generator ``asend``, traced like ``__anext__``."""

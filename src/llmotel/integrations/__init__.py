@@ -1,0 +1,1 @@
+"""Integrations: tables of patches and framework bridges, one package per library."""

@@ -1,0 +1,197 @@
+"""anthropic: ``messages.create`` (sync/async, ``stream=True``) and the ``messages.stream(...)`` helpers.
+
+One span per call. Current anthropic SDKs trace themselves (an ``anthropic.messages.create``
+CLIENT span, on unless ``ANTHROPIC_OPEN_TELEMETRY=false``). llmotel *takes its place*: while an
+llmotel span is the current span of an anthropic call, the SDK's ``start_api_call_span`` is told
+to start none, so the user sees exactly one span per call, carrying llmotel's full set (usage with
+cache tokens folded into ``gen_ai.usage.input_tokens`` as the conventions require, chunk events,
+time to first chunk, request id from the response headers). Calls llmotel does not trace (for
+example with instrumentation suppressed) keep the SDK's own span.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmotel import semconv as sc
+from llmotel._safety import internal_error
+from llmotel.extract import Extractor
+from llmotel.extract.callbacks import header_attributes
+from llmotel.extract.request import server_of
+from llmotel.integrations._instrumentor import Patch, PatchingInstrumentor, WrapperFn
+from llmotel.records import LLMCall
+from llmotel.telemetry.spans import LLMSpan, active_llm_span, inside_inference
+from llmotel.wrap.decorators import CallSpec
+from llmotel.wrap.streams import AsyncStreamProxy, ObjectProxy, SyncStreamProxy
+
+PROVIDER = "anthropic"
+
+
+class AnthropicExtractor(Extractor):
+    """The default mapping plus the client's base URL."""
+
+    def request(self, call: LLMCall, instance: Any, args: tuple[Any, ...], kwargs: Any) -> None:
+        super().request(call, instance, args, kwargs)
+        base_url = getattr(getattr(instance, "_client", None), "base_url", None)
+        if base_url is not None:
+            call.server_address, call.server_port = server_of({"base_url": str(base_url)})
+
+
+EXTRACTOR = AnthropicExtractor()
+
+
+def _spec(options: dict[str, Any]) -> CallSpec:
+    return CallSpec(
+        sc.OP_CHAT,
+        provider=PROVIDER,
+        extractor=EXTRACTOR,
+        tracer_provider=options.get("tracer_provider"),
+        meter_provider=options.get("meter_provider"),
+    )
+
+
+def _create(is_async: bool) -> Any:
+    def factory(options: dict[str, Any], original: Any) -> WrapperFn:
+        spec = _spec(options)
+        return spec.async_wrapper if is_async else spec.call_wrapper
+
+    return factory
+
+
+class _StreamManagerProxy(ObjectProxy):
+    """``messages.stream(...)``'s manager: the request happens on enter; the span ends on exit."""
+
+    def __init__(self, wrapped: Any, llm_span: LLMSpan) -> None:
+        super().__init__(wrapped)
+        self._self_llm_span = llm_span
+        self._self_stream: Any = None
+
+    def _self_wrap_stream(self, stream: Any, proxy_cls: Any) -> None:
+        try:
+            stream._iterator = proxy_cls(stream._iterator, self._self_llm_span)
+        except Exception as exc:  # a changed SDK: the span still ends on exit, without chunk facts
+            internal_error("anthropic stream helper", exc)
+            self._self_llm_span.start_stream()
+        self._self_stream = stream
+
+    def _self_exit(self) -> None:
+        if self._self_llm_span.call.stream_state is None:
+            self._self_llm_span.start_stream()
+        self._self_llm_span.finish_stream("context_exit")
+
+    def __enter__(self) -> Any:
+        llm_span: LLMSpan = self._self_llm_span
+        token = llm_span.attach()
+        try:
+            stream = self.__wrapped__.__enter__()
+        except BaseException as exc:
+            llm_span.detach(token)
+            llm_span.fail(exc)
+            raise
+        llm_span.detach(token)
+        self._self_wrap_stream(stream, SyncStreamProxy)
+        return stream
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        try:
+            return self.__wrapped__.__exit__(*exc_info)
+        finally:
+            self._self_exit()
+
+    async def __aenter__(self) -> Any:
+        llm_span: LLMSpan = self._self_llm_span
+        token = llm_span.attach()
+        try:
+            stream = await self.__wrapped__.__aenter__()
+        except BaseException as exc:
+            llm_span.detach(token)
+            llm_span.fail(exc)
+            raise
+        llm_span.detach(token)
+        self._self_wrap_stream(stream, AsyncStreamProxy)
+        return stream
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(*exc_info)
+        finally:
+            self._self_exit()
+
+    def __del__(self) -> None:
+        try:
+            llm_span: LLMSpan = self._self_llm_span
+            if llm_span.call.stream_state is None:
+                llm_span.start_stream()
+            llm_span.finish_stream("garbage_collected")
+        except Exception:
+            return
+
+
+def _stream_helper(options: dict[str, Any], original: Any) -> WrapperFn:
+    spec = _spec(options)
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+        if not is_instrumentation_enabled():
+            return wrapped(*args, **kwargs)
+        llm_span = spec.begin(instance, args, kwargs)
+        if llm_span is None:
+            return wrapped(*args, **kwargs)
+        try:
+            manager = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            llm_span.fail(exc)
+            raise
+        return _StreamManagerProxy(manager, llm_span)
+
+    return wrapper
+
+
+def _no_sdk_span_under_llmotel(options: dict[str, Any], original: Any) -> WrapperFn:
+    """The SDK's own call span is not started while an llmotel span is the current span."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if inside_inference():
+            return None
+        return wrapped(*args, **kwargs)
+
+    return wrapper
+
+
+def _record_headers(options: dict[str, Any], original: Any) -> WrapperFn:
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        llm = active_llm_span()
+        if llm is not None and llm.recording:
+            try:
+                facts = header_attributes(getattr(kwargs.get("response"), "headers", None))
+                if facts:
+                    llm.call.extra = {**(llm.call.extra or {}), **facts}
+            except Exception as exc:
+                internal_error("anthropic response headers", exc)
+        return wrapped(*args, **kwargs)
+
+    return wrapper
+
+
+_MESSAGES = "anthropic.resources.messages.messages"
+_CLIENT = "anthropic._base_client"
+
+PATCHES: tuple[Patch, ...] = (
+    Patch(_MESSAGES, "Messages.create", _create(is_async=False)),
+    Patch(_MESSAGES, "AsyncMessages.create", _create(is_async=True)),
+    Patch(_MESSAGES, "Messages.stream", _stream_helper),
+    Patch(_MESSAGES, "AsyncMessages.stream", _stream_helper),
+    Patch(_CLIENT, "start_api_call_span", _no_sdk_span_under_llmotel),
+    Patch(_CLIENT, "SyncAPIClient._process_response", _record_headers),
+    Patch(_CLIENT, "AsyncAPIClient._process_response", _record_headers),
+)
+
+
+class AnthropicInstrumentor(PatchingInstrumentor):
+    """Traces the anthropic SDK (entry point ``llmotel_anthropic``)."""
+
+    library = "anthropic"
+    distribution = "anthropic"
+    min_version = "0.40.0"
+    patches = PATCHES

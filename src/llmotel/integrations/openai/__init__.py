@@ -1,0 +1,101 @@
+"""openai: chat completions, legacy completions, the Responses API and embeddings, sync and async.
+
+``OpenAIInstrumentor().instrument(tracer_provider=..., meter_provider=..., inject_stream_usage=...)``
+patches the resource classes (never imported by llmotel itself: the patches wait for ``openai``
+to be imported). Streams come back as the SDK's own ``Stream``/``AsyncStream`` inside a proxy.
+``inject_stream_usage=True`` (or ``LLMOTEL_OPENAI_STREAM_USAGE=true``) asks for usage on streams
+that did not (``stream_options.include_usage``) and hides the extra usage-only chunk from the caller.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from llmotel import semconv as sc
+from llmotel._safety import internal_error
+from llmotel.extract.callbacks import header_attributes
+from llmotel.integrations._instrumentor import Patch, PatchingInstrumentor, WrapperFn
+from llmotel.integrations.openai._extract import OpenAIExtractor, is_usage_only_chunk
+from llmotel.records import LLMCall
+from llmotel.telemetry.spans import active_llm_span
+from llmotel.wrap.decorators import CallSpec
+
+EXTRACTOR = OpenAIExtractor()
+STREAM_USAGE_ENV = "LLMOTEL_OPENAI_STREAM_USAGE"
+
+
+def _inject_stream_usage(call: LLMCall, kwargs: dict[str, Any]) -> None:
+    if kwargs.get("stream") is not True:
+        return
+    options = kwargs.get("stream_options")
+    current = options if isinstance(options, dict) else {}
+    if current.get("include_usage"):
+        return  # the caller asked for the usage chunk: it is theirs to see
+    kwargs["stream_options"] = {**current, "include_usage": True}
+    call.hide_chunk = is_usage_only_chunk
+
+
+def _call(operation: str, *, is_async: bool, stream_usage: bool = False) -> Any:
+    def factory(options: dict[str, Any], original: Any) -> WrapperFn:
+        inject = options.get("inject_stream_usage")
+        if inject is None:
+            inject = os.environ.get(STREAM_USAGE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+        spec = CallSpec(
+            operation,
+            provider="openai",
+            extractor=EXTRACTOR,
+            tracer_provider=options.get("tracer_provider"),
+            meter_provider=options.get("meter_provider"),
+            prepare=_inject_stream_usage if (inject and stream_usage) else None,
+        )
+        return spec.async_wrapper if is_async else spec.call_wrapper
+
+    return factory
+
+
+def _record_headers(options: dict[str, Any], original: Any) -> WrapperFn:
+    """Around the SDK's response processing: allow-listed response headers onto the LLM span."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        llm = active_llm_span()
+        if llm is not None and llm.recording:
+            try:
+                response = kwargs.get("response")
+                facts = header_attributes(getattr(response, "headers", None))
+                if facts:
+                    llm.call.extra = {**(llm.call.extra or {}), **facts}
+            except Exception as exc:
+                internal_error("openai response headers", exc)
+        return wrapped(*args, **kwargs)
+
+    return wrapper
+
+
+_CHAT = "openai.resources.chat.completions.completions"
+_COMPLETIONS = "openai.resources.completions"
+_RESPONSES = "openai.resources.responses.responses"
+_EMBEDDINGS = "openai.resources.embeddings"
+_CLIENT = "openai._base_client"
+
+PATCHES: tuple[Patch, ...] = (
+    Patch(_CHAT, "Completions.create", _call(sc.OP_CHAT, is_async=False, stream_usage=True)),
+    Patch(_CHAT, "AsyncCompletions.create", _call(sc.OP_CHAT, is_async=True, stream_usage=True)),
+    Patch(_COMPLETIONS, "Completions.create", _call(sc.OP_TEXT_COMPLETION, is_async=False, stream_usage=True)),
+    Patch(_COMPLETIONS, "AsyncCompletions.create", _call(sc.OP_TEXT_COMPLETION, is_async=True, stream_usage=True)),
+    Patch(_RESPONSES, "Responses.create", _call(sc.OP_CHAT, is_async=False)),
+    Patch(_RESPONSES, "AsyncResponses.create", _call(sc.OP_CHAT, is_async=True)),
+    Patch(_EMBEDDINGS, "Embeddings.create", _call(sc.OP_EMBEDDINGS, is_async=False)),
+    Patch(_EMBEDDINGS, "AsyncEmbeddings.create", _call(sc.OP_EMBEDDINGS, is_async=True)),
+    Patch(_CLIENT, "SyncAPIClient._process_response", _record_headers),
+    Patch(_CLIENT, "AsyncAPIClient._process_response", _record_headers),
+)
+
+
+class OpenAIInstrumentor(PatchingInstrumentor):
+    """Traces the openai SDK (entry point ``llmotel_openai``)."""
+
+    library = "openai"
+    distribution = "openai"
+    min_version = "1.40.0"
+    patches = PATCHES

@@ -1,0 +1,65 @@
+"""OpenAI-specific extraction (no OpenTelemetry, no ``import openai``): server from the client's
+base URL, raw-response wrappers, embeddings, usage-only stream chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from llmotel.extract import Extractor
+from llmotel.extract._access import get
+from llmotel.extract.callbacks import header_attributes
+from llmotel.extract.request import server_of
+from llmotel.records import LLMCall
+
+RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
+
+
+def is_usage_only_chunk(chunk: Any) -> bool:
+    """The extra final chunk ``stream_options.include_usage`` adds: usage and no choices."""
+    return get(chunk, "usage") is not None and not get(chunk, "choices")
+
+
+def _raw_mode(kwargs: Mapping[str, Any]) -> str | None:
+    headers = kwargs.get("extra_headers")
+    if isinstance(headers, Mapping):
+        value = headers.get(RAW_RESPONSE_HEADER)
+        return str(value) if value is not None else None
+    return None
+
+
+class OpenAIExtractor(Extractor):
+    """The default duck-typed mapping plus what only the openai SDK has."""
+
+    def request(self, call: LLMCall, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+        super().request(call, instance, args, kwargs)
+        client = getattr(instance, "_client", None)
+        base_url = getattr(client, "base_url", None)
+        if base_url is not None:
+            call.server_address, call.server_port = server_of({"base_url": str(base_url)})
+        if _raw_mode(kwargs) == "stream":  # with_streaming_response: the body is the caller's to read
+            call.extra = {**(call.extra or {}), "llmotel.openai.raw_response": "streaming"}
+
+    def response(self, call: LLMCall, result: Any, capture: bool) -> None:
+        parse = getattr(result, "parse", None)
+        http = getattr(result, "http_response", None)
+        if parse is not None and http is not None and callable(parse):  # with_raw_response wrappers
+            call.extra = {**(call.extra or {}), **header_attributes(getattr(http, "headers", None))}
+            if (call.extra or {}).get("llmotel.openai.raw_response") == "streaming" or call.stream:
+                return  # reading the body here would consume what the caller is about to read
+            result = parse()
+        data = get(result, "data")
+        if isinstance(data, list) and call.operation == "embeddings":
+            usage = get(result, "usage")
+            prompt = get(usage, "prompt_tokens") if usage is not None else None
+            if type(prompt) is int and prompt >= 0:
+                from llmotel.records import Usage
+
+                call.usage = Usage(input_tokens=prompt)
+            call.response_model = call.response_model or get(result, "model")
+            if data:
+                vector = get(data[0], "embedding")
+                if isinstance(vector, list):
+                    call.extra = {**(call.extra or {}), "gen_ai.embeddings.dimension.count": len(vector)}
+            return
+        super().response(call, result, capture)
