@@ -15,7 +15,7 @@ llmotel variables:
         Maximum length, in characters, of one content attribute (default 16384; 0 = no limit).
         Truncation keeps the JSON valid.
     LLMOTEL_STREAM_CHUNK_EVENTS
-        Maximum number of ``llmotel.stream.chunk`` events per span (default 16, 0 = none). The
+        Maximum number of ``llmotel.stream.chunk`` events per span (default 10, 0 = none). The
         first and last chunks are always among them; the rest are spread evenly over the stream.
     LLMOTEL_MODEL_ATTRIBUTES_MAX
         Maximum number of ``llmotel.model.*`` configuration attributes per span (default 24, 0 =
@@ -51,7 +51,7 @@ class Settings:
 
     capture_content: bool = False
     content_max_length: int = 16384
-    stream_chunk_events: int = 16
+    stream_chunk_events: int = 10
     model_attributes_max: int = 24
     metrics_enabled: bool = True
     strict: bool = False
@@ -90,7 +90,7 @@ def read_settings() -> Settings:
     return Settings(
         capture_content=capture_raw in _CAPTURE_ON,
         content_max_length=_int(CONTENT_MAX_LENGTH_ENV, 16384),
-        stream_chunk_events=_int(STREAM_CHUNK_EVENTS_ENV, 16),
+        stream_chunk_events=_int(STREAM_CHUNK_EVENTS_ENV, 10),
         model_attributes_max=_int(MODEL_ATTRIBUTES_MAX_ENV, 24),
         metrics_enabled=_bool(METRICS_ENABLED_ENV, True),
         strict=_bool(STRICT_ENV, False),

@@ -69,6 +69,9 @@ class StreamState:
     samples: list[tuple[int, int, Any]] = field(default_factory=list)
     """(index, wall-clock ns, chunk) of the chunks kept for chunk events (bounded)."""
     stride: int = 1
+    reader_type: type | None = None
+    """The chunk type whose reader is cached in ``reader`` (chosen once per stream)."""
+    reader: Any = None
     texts: dict[int, list[str]] = field(default_factory=dict)
     """Text deltas per choice index, only with content capture."""
     tool_calls: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)

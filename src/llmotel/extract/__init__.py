@@ -70,7 +70,13 @@ class Extractor:
 
     def chunk(self, call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
         """Accumulate one stream chunk (called for every chunk: keep it cheap)."""
-        chunks.read_chunk(call, state, chunk, capture)
+        if type(chunk) is state.reader_type:
+            state.reader(call, state, chunk, capture)
+            return
+        reader = chunks.reader_for(chunk)
+        state.reader_type = type(chunk)
+        state.reader = reader
+        reader(call, state, chunk, capture)
 
     def chunk_text(self, chunk: Any) -> str | None:
         """The text one chunk carries, for its chunk event (called for sampled chunks only)."""

@@ -10,9 +10,22 @@ from typing import Any
 _MAX_INT64 = 2**63 - 1
 
 
+_mapping_types: dict[type, bool] = {dict: True}
+
+
 def get(obj: Any, name: str) -> Any:
-    """``obj[name]`` for mappings, ``obj.name`` otherwise; ``None`` when absent."""
-    if isinstance(obj, Mapping):
+    """``obj[name]`` for mappings, ``obj.name`` otherwise; ``None`` when absent.
+
+    Hot path: whether a type is a mapping is decided once per type (an ABC check costs more than
+    the lookup itself).
+    """
+    cls = type(obj)
+    is_mapping = _mapping_types.get(cls)
+    if is_mapping is None:
+        is_mapping = isinstance(obj, Mapping)
+        if len(_mapping_types) < 1024:
+            _mapping_types[cls] = is_mapping
+    if is_mapping:
         return obj.get(name)
     return getattr(obj, name, None)
 
@@ -48,6 +61,8 @@ def as_float(value: Any) -> float | None:
 
 def as_str(value: Any) -> str | None:
     """A string value (str subclasses such as str-enums become plain str), else ``None``."""
+    if type(value) is str:
+        return value
     if isinstance(value, str):
         inner = getattr(value, "value", value)
         return str(inner) if isinstance(inner, str) else str.__str__(value)

@@ -16,6 +16,12 @@ from llmotel import semconv as sc
 from llmotel.extract._access import as_float, as_int, as_str, get, str_list
 from llmotel.records import Scalar
 
+
+def _choice_count(value: Any) -> int | None:
+    count = as_int(value)
+    return None if count == 1 else count  # the conventions record it only when it is not 1
+
+
 _PARAMS: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any]], ...] = (
     (sc.GEN_AI_REQUEST_TEMPERATURE, ("temperature",), as_float),
     (
@@ -29,10 +35,14 @@ _PARAMS: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any]], ...] = (
     (sc.GEN_AI_REQUEST_SEED, ("seed",), as_int),
     (sc.GEN_AI_REQUEST_FREQUENCY_PENALTY, ("frequency_penalty",), as_float),
     (sc.GEN_AI_REQUEST_PRESENCE_PENALTY, ("presence_penalty",), as_float),
-    (sc.GEN_AI_REQUEST_CHOICE_COUNT, ("n", "candidate_count"), as_int),
+    (sc.GEN_AI_REQUEST_CHOICE_COUNT, ("n", "candidate_count"), _choice_count),
 )
 
 _EMPTY: Mapping[str, Any] = {}
+_ALIASES: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    name: (key, convert) for key, names, convert in _PARAMS for name in names
+}
+"""Argument name -> (attribute key, converter)."""
 
 
 def fields_of(instance: Any) -> Mapping[str, Any]:
@@ -44,18 +54,18 @@ def fields_of(instance: Any) -> Mapping[str, Any]:
 
 
 def request_params(kwargs: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
-    """GenAI request attributes found in the call's kwargs, else on the instance."""
+    """GenAI request attributes found in the call's kwargs, else on the instance.
+
+    The instance's configuration is read first and the call's own arguments override it.
+    """
     params: dict[str, Any] = {}
-    for key, names, convert in _PARAMS:
-        for name in names:
-            raw = kwargs.get(name)
-            if raw is None:
-                raw = fields.get(name)
-            if raw is not None:
-                value = convert(raw)
-                if value is not None and not (key == sc.GEN_AI_REQUEST_CHOICE_COUNT and value == 1):
-                    params[key] = value
-                break
+    for source in (fields, kwargs) if fields else (kwargs,):
+        for name, raw in source.items():
+            alias = _ALIASES.get(name)
+            if alias is not None and raw is not None:
+                value = alias[1](raw)
+                if value is not None:
+                    params[alias[0]] = value
     return params
 
 
@@ -184,6 +194,8 @@ def is_secret_value(value: str) -> bool:
 
 
 _key_cache: dict[str, str | None] = {}
+_no_dump: set[type] = set()
+"""Classes without ``__dict__``, ``to_dict`` or ``model_dump``: no configuration to record."""
 
 
 def _attribute_key(name: str) -> str | None:
@@ -210,8 +222,13 @@ def model_config(instance: Any, limit: int) -> dict[str, Scalar] | None:
         return None
     fields = fields_of(instance)
     if not fields:
+        cls = type(instance)
+        if cls in _no_dump:
+            return None
         dump = getattr(instance, "to_dict", None) or getattr(instance, "model_dump", None)
         if dump is None or not callable(dump):
+            if len(_no_dump) < 1024:
+                _no_dump.add(cls)
             return None
         dumped = dump()
         fields = dumped if isinstance(dumped, Mapping) else _EMPTY

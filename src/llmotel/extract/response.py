@@ -19,8 +19,9 @@ def usage_from(obj: Any) -> Usage | None:
     if obj is None:
         return None
     prompt = get(obj, "prompt_tokens")
-    if prompt is not None or get(obj, "completion_tokens") is not None:  # OpenAI chat / completions
-        usage = Usage(input_tokens=count(prompt), output_tokens=count(get(obj, "completion_tokens")))
+    completion = get(obj, "completion_tokens")
+    if prompt is not None or completion is not None:  # OpenAI chat / completions
+        usage = Usage(count(prompt), count(completion))
         details = get(obj, "prompt_tokens_details")
         if details is not None:
             usage.cache_read_input_tokens = count(get(details, "cached_tokens"))
@@ -84,10 +85,9 @@ def _read_provider(call: LLMCall, response: Any, capture: bool) -> None:
         call.response_model = as_str(get(response, "model"))
     add_usage(call, usage_from(get(response, "usage")))
     choices = get(response, "choices")
-    if isinstance(choices, (list, tuple)) and choices:  # OpenAI chat / completions
+    if choices and isinstance(choices, (list, tuple)):  # OpenAI chat / completions
         reasons = [as_str(get(c, "finish_reason")) for c in choices]
-        known = [r for r in reasons if r]
-        if known:
+        if any(reasons):
             call.finish_reasons = [r or "error" for r in reasons]
         if capture:
             messages = []

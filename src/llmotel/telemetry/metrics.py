@@ -59,6 +59,12 @@ class GenAIMetrics:
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
 
+    def active(self) -> bool:
+        """False while only the API's proxy or no-op meter provider is behind the instruments
+        (nothing would be recorded: skip building attributes)."""
+        real = getattr(self.duration, "_real_instrument", self.duration)
+        return real is not None and "NoOp" not in type(real).__name__
+
     def record(
         self,
         attrs: dict[str, Any],

@@ -20,6 +20,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from llmotel import semconv as sc
 from llmotel._safety import internal_error
@@ -47,14 +48,24 @@ EVENT_LOCK = threading.Lock()
 _STATUS_MAX = 512
 
 
-def inside_inference() -> bool:
+def inside_inference(ctx: otel_context.Context | None = None) -> bool:
     """True when the current span is an llmotel inference span (a call nested directly in another).
 
     A call made from code that started its own span in between (a tool, a chain step) is not
     "directly" nested and gets its own span.
     """
-    outer = otel_context.get_value(INFERENCE_SPAN_KEY)
-    return outer is not None and outer.span is trace.get_current_span()  # type: ignore[attr-defined]
+    if ctx is None:
+        ctx = otel_context.get_current()
+    outer: Any = ctx.get(INFERENCE_SPAN_KEY)
+    return outer is not None and outer.span is trace.get_current_span(ctx)
+
+
+def _llm_context(base: otel_context.Context, span: trace.Span, llm: LLMSpan) -> otel_context.Context:
+    """The context an LLM call runs in: ``base`` plus the span and the inference marker (one copy)."""
+    values = dict(base)
+    values[_SPAN_KEY] = span
+    values[INFERENCE_SPAN_KEY] = llm
+    return otel_context.Context(values)
 
 
 def active_llm_span() -> LLMSpan | None:
@@ -101,6 +112,7 @@ class LLMSpan:
         "_ctx",
         "_done",
         "_lock",
+        "_pending",
         "_run",
         "_start_perf",
         "_start_wall",
@@ -127,31 +139,33 @@ class LLMSpan:
         self.call = call
         self.span = span
         self.extractor = extractor
-        self._ctx = otel_context.set_value(INFERENCE_SPAN_KEY, self, trace.set_span_in_context(span, parent))
+        base = parent if parent is not None else otel_context.get_current()
+        self._ctx = _llm_context(base, span, self)
         self._done = False
-        run: Any = otel_context.get_value(CHAIN_RUN_KEY, parent)
+        run: Any = base.get(CHAIN_RUN_KEY)
         self._run = run
         if run is not None:
             run.llm_started(self)
         self._lock: threading.Lock | None = None
         self._cap = 0
         self._start_wall = 0
+        self._pending: dict[str, Any] | None = None
         s = settings()
         self.recording = recording = span.is_recording()
         self.capture = capture = recording and s.capture_content
         if recording:
             try:
-                extra: dict[str, Any] = {}
+                pending: dict[str, Any] = {}
                 if s.model_attributes_max:
                     config = request_extract.model_config(instance, s.model_attributes_max)
                     if config:
                         call.model_config = config
-                        extra.update(config)
+                        pending.update(config)
                 if capture:
                     extractor.input_content(call, instance, args, kwargs)
-                    extra.update(attrs_.content_attributes(call, s.content_max_length, output=False))
-                if extra:
-                    span.set_attributes(extra)
+                    pending.update(attrs_.content_attributes(call, s.content_max_length, output=False))
+                if pending:
+                    self._pending = pending  # set with the response attributes: one SDK call, not two
             except Exception as exc:
                 internal_error("request extraction", exc)
         self._start_perf = perf_counter_ns()
@@ -203,6 +217,8 @@ class LLMSpan:
         try:
             if self.recording:
                 attrs = attrs_.response_attributes(call) if exc is None else dict(call.extra or {})
+                if self._pending:
+                    attrs.update(self._pending)
                 if extra:
                     attrs.update(extra)
                 if self.capture and exc is None:
@@ -218,9 +234,10 @@ class LLMSpan:
         span.end()
         if self._run is not None:
             self._run.llm_finished(self)
-        if settings().metrics_enabled:
+        metrics = self.telemetry.metrics
+        if settings().metrics_enabled and metrics.active():
             try:
-                self.telemetry.metrics.record(
+                metrics.record(
                     attrs_.metric_attributes(call, error),
                     duration,
                     call.usage if exc is None else None,

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, overload
 import wrapt
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_current
 
 from llmotel import semconv as sc
 from llmotel._safety import internal_error
@@ -29,6 +29,21 @@ from llmotel.telemetry.spans import LLMSpan, Telemetry, inside_inference
 from llmotel.wrap.streams import AsyncStreamProxy, SyncStreamProxy
 
 F = TypeVar("F", bound=Callable[..., Any])
+_LEGACY_SUPPRESS_KEY = "suppress_instrumentation"
+
+
+def is_instrumentation_enabled() -> bool:
+    """False under ``suppress_instrumentation()`` (both the current and the legacy context keys)."""
+    ctx = get_current()
+    return not (ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_LEGACY_SUPPRESS_KEY))
+
+
+def should_trace() -> bool:
+    """Not suppressed, and not directly nested in another llmotel inference span (one context read)."""
+    ctx = get_current()
+    if ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_LEGACY_SUPPRESS_KEY):
+        return False
+    return not inside_inference(ctx)
 ModelOption = str | Callable[..., Any] | None
 
 _NOT_STREAM, _SYNC_STREAM, _ASYNC_STREAM = 0, 1, 2
@@ -94,9 +109,11 @@ class CallSpec:
         )
 
     def begin(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LLMSpan | None:
-        """Build the request record and start the span; ``None`` means "call through untraced"."""
-        if inside_inference():
-            return None  # directly nested in another inference span of ours: one span per call
+        """Build the request record and start the span; ``None`` means "call through untraced".
+
+        Callers check ``should_trace()`` first (suppression, and a call directly nested in another
+        inference span of ours, which makes one span per call).
+        """
         try:
             call = LLMCall(self.operation, self.provider or infer_provider(instance))
             model = self.model
@@ -126,7 +143,7 @@ class CallSpec:
 
     def call_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """Plain function: one span around the call, or a stream proxy if it returns an iterator."""
-        if not is_instrumentation_enabled():
+        if not should_trace():
             return wrapped(*args, **kwargs)
         active = self.begin(instance, args, kwargs)
         if active is None:
@@ -143,7 +160,7 @@ class CallSpec:
 
     async def async_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """Coroutine function: one span around the awaited call, or a stream proxy for its result."""
-        if not is_instrumentation_enabled():
+        if not should_trace():
             return await wrapped(*args, **kwargs)
         active = self.begin(instance, args, kwargs)
         if active is None:
@@ -160,7 +177,7 @@ class CallSpec:
 
     def generator_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """Generator function: the generator is returned inside a stream proxy."""
-        if not is_instrumentation_enabled():
+        if not should_trace():
             return wrapped(*args, **kwargs)
         active = self.begin(instance, args, kwargs)
         if active is None:
@@ -174,7 +191,7 @@ class CallSpec:
 
     def async_generator_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """Async generator function: the async generator is returned inside a stream proxy."""
-        if not is_instrumentation_enabled():
+        if not should_trace():
             return wrapped(*args, **kwargs)
         active = self.begin(instance, args, kwargs)
         if active is None:

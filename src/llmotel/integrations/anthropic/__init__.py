@@ -21,7 +21,7 @@ from llmotel.extract.request import server_of
 from llmotel.integrations._instrumentor import Patch, PatchingInstrumentor, WrapperFn
 from llmotel.records import LLMCall
 from llmotel.telemetry.spans import LLMSpan, active_llm_span, inside_inference
-from llmotel.wrap.decorators import CallSpec
+from llmotel.wrap.decorators import CallSpec, should_trace
 from llmotel.wrap.streams import AsyncStreamProxy, ObjectProxy, SyncStreamProxy
 
 PROVIDER = "anthropic"
@@ -131,9 +131,7 @@ def _stream_helper(options: dict[str, Any], original: Any) -> WrapperFn:
     spec = _spec(options)
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-
-        if not is_instrumentation_enabled():
+        if not should_trace():
             return wrapped(*args, **kwargs)
         llm_span = spec.begin(instance, args, kwargs)
         if llm_span is None:
