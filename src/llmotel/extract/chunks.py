@@ -17,7 +17,13 @@ from llmotel.records import LLMCall, StreamState
 ChunkReader = Callable[[LLMCall, StreamState, Any, bool], None]
 
 
+MAX_CHOICES = 128
+"""Choice indexes beyond this are not tracked (a bound on per-stream state)."""
+
+
 def _set_finish(call: LLMCall, index: int, reason: str) -> None:
+    if not 0 <= index < MAX_CHOICES:
+        return
     reasons = call.finish_reasons
     if reasons is None:
         reasons = call.finish_reasons = []
@@ -27,7 +33,7 @@ def _set_finish(call: LLMCall, index: int, reason: str) -> None:
 
 
 def _add_text(state: StreamState, index: int, text: Any) -> None:
-    if isinstance(text, str) and text:
+    if isinstance(text, str) and text and 0 <= index < MAX_CHOICES:
         bucket = state.texts.get(index)
         if bucket is None:
             bucket = state.texts[index] = []
@@ -56,11 +62,11 @@ def _openai_chunk(call: LLMCall, state: StreamState, chunk: Any, capture: bool) 
         call.response_id = call.response_id or as_str(get(chunk, "id"))
         call.response_model = as_str(get(chunk, "model"))
     choices = get(chunk, "choices")
-    if choices:
+    if choices and isinstance(choices, (list, tuple)):
         for position, choice in enumerate(choices):
             index = get(choice, "index")
-            if type(index) is not int:
-                index = position
+            if type(index) is not int or not 0 <= index < MAX_CHOICES:
+                index = position  # a malformed index: the choice's position in this chunk
             reason = get(choice, "finish_reason")
             if reason:
                 _set_finish(call, index, str(reason))
@@ -157,14 +163,14 @@ def reader_for(chunk: Any) -> ChunkReader:
         reader = _text_chunk
     elif isinstance(chunk, Mapping):
         reader = _dict_chunk
-    elif get(chunk, "choices") is not None:
+    elif hasattr(chunk, "choices"):
         reader = _openai_chunk
     elif isinstance(get(chunk, "type"), str):
         reader = _typed_event
-    elif get(chunk, "delta") is not None or get(chunk, "raw") is not None:
+    elif hasattr(chunk, "delta") or hasattr(chunk, "raw"):
         reader = _llama_index_chunk
     else:
-        reader = _ignore
+        return _ignore  # not cached: a later chunk of this type may tell more
     if len(_readers) < 256:
         _readers[cls] = reader
     return reader
@@ -181,7 +187,7 @@ def chunk_text(chunk: Any) -> str | None:
     if isinstance(chunk, str):
         return chunk
     choices = get(chunk, "choices")
-    if choices:
+    if isinstance(choices, (list, tuple)) and choices:
         first = choices[0]
         delta = get(first, "delta")
         text = get(delta, "content") if delta is not None else get(first, "text")

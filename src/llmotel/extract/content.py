@@ -131,13 +131,15 @@ def message(msg: Any) -> Message:
     if isinstance(msg, str):
         return {"role": "user", "parts": [{"type": "text", "content": msg}]}
     role = _role(msg)
-    content = get(msg, "content")
-    if content is None:
-        content = get(msg, "blocks")  # LlamaIndex blocks
+    blocks = get(msg, "blocks")  # LlamaIndex: every block (``content`` joins only the text ones)
+    content = blocks if isinstance(blocks, list) and blocks else get(msg, "content")
     parts = content_parts(content)
     if role == "tool":
-        tool_id = as_str(get(msg, "tool_call_id"))
-        response = _plain(content)
+        extra = get(msg, "additional_kwargs")
+        tool_id = as_str(get(msg, "tool_call_id")) or (
+            as_str(get(extra, "tool_call_id")) if isinstance(extra, Mapping) else None
+        )
+        response = _plain(get(msg, "content") if content is blocks else content)
         parts = [{"type": "tool_call_response", "id": tool_id, "response": response}]
     tool_calls = get(msg, "tool_calls")
     if tool_calls is None:

@@ -81,24 +81,27 @@ def request_model(kwargs: Mapping[str, Any], instance: Any, fields: Mapping[str,
         text = as_str(getattr(type(instance), name, None) and getattr(instance, name, None))
         if text:
             return text
-    metadata = fields.get("metadata")
-    if metadata is None and hasattr(type(instance), "metadata"):
-        metadata = getattr(instance, "metadata", None)
-    if metadata is not None and not callable(metadata):
-        return as_str(get(metadata, "model_name"))
+    try:  # ``metadata`` is often a property computed by user code: it may raise
+        metadata = fields.get("metadata")
+        if metadata is None and hasattr(type(instance), "metadata"):
+            metadata = getattr(instance, "metadata", None)
+        if metadata is not None and not callable(metadata):
+            return as_str(get(metadata, "model_name"))
+    except Exception:
+        return None
     return None
 
 
-_PROVIDERS = (
+_PROVIDERS = (  # platforms first: AnthropicBedrock is served by aws.bedrock, ChatAnthropicVertex by vertex
     ("azure", "azure.ai.openai"),
+    ("bedrock", "aws.bedrock"),
+    ("vertex", "gcp.vertex_ai"),
     ("openai", "openai"),
     ("anthropic", "anthropic"),
-    ("bedrock", "aws.bedrock"),
     ("cohere", "cohere"),
     ("mistral", "mistral_ai"),
     ("groq", "groq"),
     ("deepseek", "deepseek"),
-    ("vertex", "gcp.vertex_ai"),
     ("gemini", "gcp.gemini"),
     ("google", "gcp.gen_ai"),
     ("perplexity", "perplexity"),

@@ -68,11 +68,9 @@ def read_response(call: LLMCall, response: Any, capture: bool) -> None:
             call.output_messages = [content.output_message(response, "stop")]
         return
     raw = get(response, "raw")
-    if (
-        raw is not None
-        and raw is not response
-        and (get(response, "message") is not None or get(response, "text") is not None)
-    ):
+    if ((raw is not None and raw is not response) or isinstance(get(response, "additional_kwargs"), Mapping)) and (
+        get(response, "message") is not None or get(response, "text") is not None
+    ):  # LlamaIndex ChatResponse / CompletionResponse
         _read_llama_index(call, response, raw, capture)
         return
     _read_provider(call, response, capture)
@@ -136,7 +134,7 @@ def _fn(item: Any) -> dict[str, Any]:
 
 def _read_llama_index(call: LLMCall, response: Any, raw: Any, capture: bool) -> None:
     """LlamaIndex ``ChatResponse`` / ``CompletionResponse``: facts from ``raw`` and ``additional_kwargs``."""
-    if not isinstance(raw, (str, bytes)):
+    if raw is not None and not isinstance(raw, (str, bytes)):
         _read_provider(call, raw, capture=False)
     extra = get(response, "additional_kwargs")
     if isinstance(extra, Mapping) and call.usage is None:

@@ -72,6 +72,12 @@ class PatchingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._generation = 0
             self._patch_lock = threading.Lock()
 
+    def instrument(self, **kwargs: Any) -> Any:
+        """Instrument (see ``BaseInstrumentor``). A missing or too-old library is a quiet no-op:
+        llmotel checks it itself, at debug level, instead of the base class's error log."""
+        kwargs.setdefault("skip_dep_check", True)
+        return super().instrument(**kwargs)
+
     def instrumentation_dependencies(self) -> Collection[str]:
         """Only this integration's own library."""
         return (f"{self.distribution} >= {self.min_version}",)

@@ -7,6 +7,7 @@ serialization lives here too, and is only reached when capture is on and the spa
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from llmotel import semconv as sc
@@ -98,7 +99,20 @@ def error_type(exc: BaseException) -> str:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_default)
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_default, allow_nan=False)
+    except ValueError:  # NaN / Infinity are not JSON: record them as strings
+        return json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), default=_default)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
 
 
 def _default(value: Any) -> Any:

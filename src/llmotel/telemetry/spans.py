@@ -216,22 +216,27 @@ class LLMSpan:
         error = attrs_.error_type(exc) if exc is not None else None
         try:
             if self.recording:
-                attrs = attrs_.response_attributes(call) if exc is None else dict(call.extra or {})
-                if self._pending:
-                    attrs.update(self._pending)
-                if extra:
-                    attrs.update(extra)
+                attrs: dict[str, Any] = {}
+                try:
+                    attrs = attrs_.response_attributes(call) if exc is None else dict(call.extra or {})
+                    if self._pending:
+                        attrs.update(self._pending)
+                    if extra:
+                        attrs.update(extra)
+                except Exception as internal:
+                    internal_error("response attributes", internal)
                 if self.capture and exc is None:
-                    attrs.update(attrs_.content_attributes(call, settings().content_max_length, output=True))
+                    try:  # content that cannot be serialized loses only the content
+                        attrs.update(attrs_.content_attributes(call, settings().content_max_length, output=True))
+                    except Exception as internal:
+                        internal_error("output content", internal)
                 if error is not None:
                     attrs[sc.ERROR_TYPE] = error
                 span.set_attributes(attrs)
-        except Exception as internal:
-            internal_error("response attributes", internal)
-        if exc is not None and self.recording:
-            span.record_exception(exc, escaped=True)
-            span.set_status(Status(StatusCode.ERROR, _describe(exc)))
-        span.end()
+                if exc is not None:
+                    _record_error(span, exc)
+        finally:
+            span.end()
         if self._run is not None:
             self._run.llm_finished(self)
         metrics = self.telemetry.metrics
@@ -412,5 +417,17 @@ def _event_budget(span: trace.Span) -> int:
 
 
 def _describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
+    try:
+        text = f"{type(exc).__name__}: {exc}"
+    except Exception:  # the user's __str__ raised: the type alone
+        text = type(exc).__name__
     return text if len(text) <= _STATUS_MAX else text[: _STATUS_MAX - 1] + "…"
+
+
+def _record_error(span: trace.Span, exc: BaseException) -> None:
+    """Exception event and ERROR status; an exception whose ``__str__`` raises still gets both."""
+    try:
+        span.record_exception(exc, escaped=True)
+    except Exception:
+        span.add_event("exception", {"exception.type": attrs_.error_type(exc), "exception.escaped": True})
+    span.set_status(Status(StatusCode.ERROR, _describe(exc)))

@@ -44,6 +44,8 @@ def should_trace() -> bool:
     if ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_LEGACY_SUPPRESS_KEY):
         return False
     return not inside_inference(ctx)
+
+
 ModelOption = str | Callable[..., Any] | None
 
 _NOT_STREAM, _SYNC_STREAM, _ASYNC_STREAM = 0, 1, 2
@@ -116,6 +118,12 @@ class CallSpec:
         """
         try:
             call = LLMCall(self.operation, self.provider or infer_provider(instance))
+            if self.name:
+                call.span_name = self.name
+        except Exception as exc:
+            internal_error("span start", exc)
+            return None
+        try:
             model = self.model
             if model is not None:
                 if isinstance(model, str):
@@ -124,8 +132,9 @@ class CallSpec:
                     value = model(instance, *args, **kwargs) if instance is not None else model(*args, **kwargs)
                     call.request_model = None if value is None else str(value)
             self.extractor.request(call, instance, args, kwargs)
-            if self.name:
-                call.span_name = self.name
+        except Exception as exc:  # the span still starts, with what is known
+            internal_error("request extraction", exc)
+        try:
             telemetry = self._telemetry or default_telemetry()
             llm_span = telemetry.start(call, self.extractor, instance, args, kwargs)
             if self.prepare is not None:
