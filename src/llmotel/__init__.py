@@ -19,6 +19,7 @@ from llmotel._version import __version__
 from llmotel.callbacks import TracingHandler, trace_chain
 from llmotel.export.setup import configure
 from llmotel.extract import Extractor
+from llmotel.integrations.registry import instrument, uninstrument
 from llmotel.records import LLMCall, StreamState, Usage
 from llmotel.wrap.decorators import llm_chat_callback, llm_completion_callback, trace_chat, trace_completion
 
@@ -31,10 +32,12 @@ __all__ = [
     "__version__",
     "callbacks",
     "configure",
+    "instrument",
     "internal_error_counts",
     "llm_chat_callback",
     "llm_completion_callback",
     "trace_chain",
     "trace_chat",
     "trace_completion",
+    "uninstrument",
 ]

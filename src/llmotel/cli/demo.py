@@ -209,6 +209,8 @@ class _ExportProblems(logging.Handler):
         super().__init__(logging.WARNING)
         self.errors: list[str] = []
         self.warnings = 0
+        self.settled = True
+        """False when the exporters were still busy at the end (they may log later)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.levelno >= logging.ERROR:
@@ -240,9 +242,12 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         return _run(args, problems)
     finally:
-        for logger, propagate in saved:
-            logger.removeHandler(problems)
-            logger.propagate = propagate
+        # Exporters still waiting on an unresponsive endpoint log their failure later, during
+        # interpreter exit; leave them captured then, so the summary line stays the last word.
+        if problems.settled:
+            for logger, propagate in saved:
+                logger.removeHandler(problems)
+                logger.propagate = propagate
 
 
 def _run(args: argparse.Namespace, problems: _ExportProblems) -> int:
@@ -287,13 +292,14 @@ def _run(args: argparse.Namespace, problems: _ExportProblems) -> int:
         f"traces -> {target}"
     )
     print(summary)
+    problems.settled = flushed
     if not flushed and not problems.errors:  # the exporters are still waiting (a black-holed endpoint)
         problems.errors.append(
             f"no answer within the export timeout ({export_timeout():g}s, OTEL_EXPORTER_OTLP_TIMEOUT, in seconds)"
         )
     if problems.errors:
         print(
-            f"llmotel demo: spans could not be exported to {target}: {problems.errors[-1]}\n"
+            f"llmotel demo: telemetry could not be exported (traces -> {target}): {problems.errors[-1]}\n"
             "  Run 'llmotel doctor' to check the endpoint and configuration.",
             file=sys.stderr,
         )

@@ -49,8 +49,9 @@ def usage_attributes(usage: Usage, attrs: dict[str, Any]) -> None:
         attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_output_tokens
 
 
-def response_attributes(call: LLMCall) -> dict[str, Any]:
-    """Attributes known once the response (or the whole stream) arrived."""
+def response_attributes(call: LLMCall, *, failed: bool = False) -> dict[str, Any]:
+    """Attributes known once the response (or the whole stream) arrived; for a failed call, what
+    was known before it failed (a stream that broke mid-way keeps its response id and model)."""
     attrs: dict[str, Any] = {}
     if call.response_id is not None:
         attrs[sc.GEN_AI_RESPONSE_ID] = call.response_id
@@ -60,7 +61,7 @@ def response_attributes(call: LLMCall) -> dict[str, Any]:
         attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [r or "error" for r in call.finish_reasons]
     if call.usage is not None:
         usage_attributes(call.usage, attrs)
-    else:
+    elif not failed:
         attrs[sc.LLMOTEL_USAGE_UNKNOWN] = True
     if call.extra:
         attrs.update(call.extra)

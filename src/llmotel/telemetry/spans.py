@@ -187,6 +187,7 @@ class LLMSpan:
         """The call returned ``result``: record the response and end the span."""
         duration = (perf_counter_ns() - self._start_perf) / 1e9
         call = self.call
+        self._done = True
         try:
             self.extractor.response(call, result, self.capture)
         except Exception as exc:
@@ -196,6 +197,7 @@ class LLMSpan:
     def fail(self, exc: BaseException) -> None:
         """The call raised ``exc`` (which the wrapper re-raises unchanged): record it and end."""
         duration = (perf_counter_ns() - self._start_perf) / 1e9
+        self._done = True  # a stream that failed before its first chunk is never ended twice
         if self.recording:
             try:
                 self.extractor.error(self.call, exc)
@@ -218,7 +220,7 @@ class LLMSpan:
             if self.recording:
                 attrs: dict[str, Any] = {}
                 try:
-                    attrs = attrs_.response_attributes(call) if exc is None else dict(call.extra or {})
+                    attrs = attrs_.response_attributes(call, failed=exc is not None)
                     if self._pending:
                         attrs.update(self._pending)
                     if extra:
@@ -297,7 +299,7 @@ class LLMSpan:
         if cap and n % state.stride == 0:
             samples = state.samples
             samples.append((n, now, chunk))
-            if len(samples) >= cap:  # keep one slot for the last chunk: thin to every other sample
+            if len(samples) > cap:  # thin to every other sample; the end picks the final ``cap``
                 del samples[1::2]
                 state.stride *= 2
         try:

@@ -5,13 +5,16 @@ CLIENT span, on unless ``ANTHROPIC_OPEN_TELEMETRY=false``). llmotel *takes its p
 llmotel span is the current span of an anthropic call, the SDK's ``start_api_call_span`` is told
 to start none, so the user sees exactly one span per call, carrying llmotel's full set (usage with
 cache tokens folded into ``gen_ai.usage.input_tokens`` as the conventions require, chunk events,
-time to first chunk, request id from the response headers). Calls llmotel does not trace (for
+time to first chunk, request id from the response headers). The SDK still propagates the trace
+context of the call's span (now llmotel's) with its requests. Calls llmotel does not trace (for
 example with instrumentation suppressed) keep the SDK's own span.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from opentelemetry import trace
 
 from llmotel import semconv as sc
 from llmotel._safety import internal_error
@@ -37,14 +40,23 @@ class AnthropicExtractor(Extractor):
             call.server_address, call.server_port = server_of({"base_url": str(base_url)})
 
 
+class _StreamHelperExtractor(AnthropicExtractor):
+    """``messages.stream(...)`` always streams, though no ``stream=True`` is among its arguments."""
+
+    def request(self, call: LLMCall, instance: Any, args: tuple[Any, ...], kwargs: Any) -> None:
+        super().request(call, instance, args, kwargs)
+        call.stream = True
+
+
 EXTRACTOR = AnthropicExtractor()
+STREAM_HELPER_EXTRACTOR = _StreamHelperExtractor()
 
 
-def _spec(options: dict[str, Any]) -> CallSpec:
+def _spec(options: dict[str, Any], extractor: AnthropicExtractor = EXTRACTOR) -> CallSpec:
     return CallSpec(
         sc.OP_CHAT,
         provider=PROVIDER,
-        extractor=EXTRACTOR,
+        extractor=extractor,
         tracer_provider=options.get("tracer_provider"),
         meter_provider=options.get("meter_provider"),
     )
@@ -65,6 +77,7 @@ class _StreamManagerProxy(ObjectProxy):
         super().__init__(wrapped)
         self._self_llm_span = llm_span
         self._self_stream: Any = None
+        self._self_failed = False  # the request failed on enter: the span has ended already
 
     def _self_wrap_stream(self, stream: Any, proxy_cls: Any) -> None:
         try:
@@ -75,6 +88,8 @@ class _StreamManagerProxy(ObjectProxy):
         self._self_stream = stream
 
     def _self_exit(self) -> None:
+        if self._self_failed:
+            return
         if self._self_llm_span.call.stream_state is None:
             self._self_llm_span.start_stream()
         self._self_llm_span.finish_stream("context_exit")
@@ -86,6 +101,7 @@ class _StreamManagerProxy(ObjectProxy):
             stream = self.__wrapped__.__enter__()
         except BaseException as exc:
             llm_span.detach(token)
+            self._self_failed = True
             llm_span.fail(exc)
             raise
         llm_span.detach(token)
@@ -105,6 +121,7 @@ class _StreamManagerProxy(ObjectProxy):
             stream = await self.__wrapped__.__aenter__()
         except BaseException as exc:
             llm_span.detach(token)
+            self._self_failed = True
             llm_span.fail(exc)
             raise
         llm_span.detach(token)
@@ -119,6 +136,8 @@ class _StreamManagerProxy(ObjectProxy):
 
     def __del__(self) -> None:
         try:
+            if self._self_failed:
+                return
             llm_span: LLMSpan = self._self_llm_span
             if llm_span.call.stream_state is None:
                 llm_span.start_stream()
@@ -128,7 +147,7 @@ class _StreamManagerProxy(ObjectProxy):
 
 
 def _stream_helper(options: dict[str, Any], original: Any) -> WrapperFn:
-    spec = _spec(options)
+    spec = _spec(options, STREAM_HELPER_EXTRACTOR)
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not should_trace():
@@ -147,11 +166,17 @@ def _stream_helper(options: dict[str, Any], original: Any) -> WrapperFn:
 
 
 def _no_sdk_span_under_llmotel(options: dict[str, Any], original: Any) -> WrapperFn:
-    """The SDK's own call span is not started while an llmotel span is the current span."""
+    """The SDK's own call span is not started while an llmotel span is the current span.
+
+    The SDK gets a non-recording stand-in carrying the llmotel span's context instead of ``None``,
+    so it still sends that trace context with its requests (``traceparent``) as it would for its
+    own span, and records nothing on it.
+    """
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if inside_inference():
-            return None
+            context = trace.get_current_span().get_span_context()
+            return trace.NonRecordingSpan(context) if context.is_valid else None
         return wrapped(*args, **kwargs)
 
     return wrapper

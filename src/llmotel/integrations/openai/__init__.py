@@ -5,6 +5,8 @@ patches the resource classes (never imported by llmotel itself: the patches wait
 to be imported). Streams come back as the SDK's own ``Stream``/``AsyncStream`` inside a proxy.
 ``inject_stream_usage=True`` (or ``LLMOTEL_OPENAI_STREAM_USAGE=true``) asks for usage on streams
 that did not (``stream_options.include_usage``) and hides the extra usage-only chunk from the caller.
+The ``.stream(...)`` helpers (chat completions, Responses) read a traced stream; closing the helper
+(or leaving its ``with`` block) closes that stream too, so the span ends then.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from llmotel.integrations.openai._extract import OpenAIExtractor, is_usage_only_
 from llmotel.records import LLMCall
 from llmotel.telemetry.spans import active_llm_span
 from llmotel.wrap.decorators import CallSpec
+from llmotel.wrap.streams import AsyncStreamProxy, SyncStreamProxy
 
 EXTRACTOR = OpenAIExtractor()
 STREAM_USAGE_ENV = "LLMOTEL_OPENAI_STREAM_USAGE"
@@ -72,11 +75,43 @@ def _record_headers(options: dict[str, Any], original: Any) -> WrapperFn:
     return wrapper
 
 
+def _close_helper_stream(options: dict[str, Any], original: Any) -> WrapperFn:
+    """``close()`` of a ``.stream(...)`` helper closes only the HTTP response, not the raw stream it
+    reads: close the traced raw stream too, so the span ends when the helper's ``with`` block
+    exits rather than whenever the helper is garbage collected."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            raw = getattr(instance, "_raw_stream", None)
+            if isinstance(raw, SyncStreamProxy):
+                raw.close()
+
+    return wrapper
+
+
+def _aclose_helper_stream(options: dict[str, Any], original: Any) -> WrapperFn:
+    """The async helpers' ``close()`` (a coroutine function): as ``_close_helper_stream``."""
+
+    async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            raw = getattr(instance, "_raw_stream", None)
+            if isinstance(raw, AsyncStreamProxy):
+                await raw.aclose()
+
+    return wrapper
+
+
 _CHAT = "openai.resources.chat.completions.completions"
 _COMPLETIONS = "openai.resources.completions"
 _RESPONSES = "openai.resources.responses.responses"
 _EMBEDDINGS = "openai.resources.embeddings"
 _CLIENT = "openai._base_client"
+_CHAT_HELPER = "openai.lib.streaming.chat._completions"
+_RESPONSES_HELPER = "openai.lib.streaming.responses._responses"
 
 PATCHES: tuple[Patch, ...] = (
     Patch(_CHAT, "Completions.create", _call(sc.OP_CHAT, is_async=False, stream_usage=True)),
@@ -89,6 +124,10 @@ PATCHES: tuple[Patch, ...] = (
     Patch(_EMBEDDINGS, "AsyncEmbeddings.create", _call(sc.OP_EMBEDDINGS, is_async=True)),
     Patch(_CLIENT, "SyncAPIClient._process_response", _record_headers),
     Patch(_CLIENT, "AsyncAPIClient._process_response", _record_headers),
+    Patch(_CHAT_HELPER, "ChatCompletionStream.close", _close_helper_stream),
+    Patch(_CHAT_HELPER, "AsyncChatCompletionStream.close", _aclose_helper_stream),
+    Patch(_RESPONSES_HELPER, "ResponseStream.close", _close_helper_stream),
+    Patch(_RESPONSES_HELPER, "AsyncResponseStream.close", _aclose_helper_stream),
 )
 
 

@@ -1,0 +1,854 @@
+"""AnthropicInstrumentor against the real anthropic SDK talking to a fake server (httpx2.MockTransport).
+
+The anthropic SDK traces itself (an ``anthropic.messages.create`` span, on unless
+``ANTHROPIC_OPEN_TELEMETRY=false``). Every test that makes a call runs twice, with the SDK's own
+tracing on and off, and proves the same thing both ways: exactly one span per call, llmotel's.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import anthropic
+import anthropic._base_client as base_client_module
+import anthropic.resources.messages.messages as messages_module
+import httpx2
+import pytest
+import wrapt
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind, StatusCode
+
+import llmotel
+from conftest import finished, metric_points
+from llmotel import semconv as sc
+from llmotel.integrations.anthropic import AnthropicInstrumentor
+
+API_KEY = "sk-ant-test-secret-456"
+HOST, PORT = "fake-anthropic.test", 9443
+BASE_URL = f"http://{HOST}:{PORT}"
+MODEL = "claude-sonnet-4-6"
+SPAN_NAME = f"chat {MODEL}"
+SDK_SCOPE = "com.anthropic.sdk.python"
+TTFC = sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
+
+# --- what the fake server sends ----------------------------------------------------------------
+
+SUCCESS_HEADERS = {
+    "request-id": "req_011CSHoEeqs5C35K2UUqR7Fy",
+    "anthropic-organization-id": "org-test",
+    "anthropic-ratelimit-requests-limit": "50",
+    "anthropic-ratelimit-requests-remaining": "49",
+    "anthropic-ratelimit-requests-reset": "2025-06-01T12:00:01Z",
+    "anthropic-ratelimit-input-tokens-limit": "40000",
+    "anthropic-ratelimit-input-tokens-remaining": "38288",
+    "anthropic-ratelimit-output-tokens-limit": "8000",
+    "anthropic-ratelimit-output-tokens-remaining": "7994",
+    # never allowed onto a span (the secret scanner in conftest fails the test if they are)
+    "authorization": "Bearer test-bearer-token-789",
+    "set-cookie": "_cfuvid=hunter2-password; path=/",
+}
+HEADER_ATTRS = {
+    "llmotel.response.request_id": "req_011CSHoEeqs5C35K2UUqR7Fy",
+    "llmotel.ratelimit.requests.limit": 50,
+    "llmotel.ratelimit.requests.remaining": 49,
+    "llmotel.ratelimit.requests.reset": "2025-06-01T12:00:01Z",
+    "llmotel.ratelimit.input_tokens.limit": 40000,
+    "llmotel.ratelimit.input_tokens.remaining": 38288,
+    "llmotel.ratelimit.output_tokens.limit": 8000,
+    "llmotel.ratelimit.output_tokens.remaining": 7994,
+}
+ERROR_REPLIES = {
+    429: (
+        {"type": "error", "error": {"type": "rate_limit_error", "message": "Number of request tokens has exceeded"}},
+        {
+            "request-id": "req_429",
+            "retry-after": "17",
+            "anthropic-ratelimit-requests-limit": "50",
+            "anthropic-ratelimit-requests-remaining": "0",
+            "anthropic-ratelimit-requests-reset": "2025-06-01T12:00:17Z",
+            "x-should-retry": "true",
+        },
+    ),
+    500: (
+        {"type": "error", "error": {"type": "api_error", "message": "Internal server error"}},
+        {"request-id": "req_500"},
+    ),
+    529: ({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, {"request-id": "req_529"}),
+}
+USAGE = {
+    "input_tokens": 12,
+    "cache_creation_input_tokens": 200,
+    "cache_read_input_tokens": 1500,
+    "cache_creation": {"ephemeral_5m_input_tokens": 200, "ephemeral_1h_input_tokens": 0},
+    "output_tokens": 6,
+    "service_tier": "standard",
+}
+MESSAGE = {
+    "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-sonnet-4-6",
+    "content": [{"type": "text", "text": "Paris."}],
+    "stop_reason": "end_turn",
+    "stop_sequence": None,
+    "usage": USAGE,
+}
+TOOL_USE_MESSAGE = {
+    **MESSAGE,
+    "content": [
+        {"type": "text", "text": "Let me check."},
+        {"type": "tool_use", "id": "toolu_01A09q90qw90lq917835lq9", "name": "get_weather", "input": {"city": "Paris"}},
+    ],
+    "stop_reason": "tool_use",
+}
+STREAM_EVENTS: list[dict[str, Any]] = [
+    {
+        "type": "message_start",
+        "message": {
+            **MESSAGE,
+            "content": [],
+            "stop_reason": None,
+            "usage": {**USAGE, "input_tokens": 25, "cache_creation_input_tokens": 0, "output_tokens": 1},
+        },
+    },
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    {"type": "ping"},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": " there"}},
+    {"type": "content_block_stop", "index": 0},
+    {
+        "type": "message_delta",
+        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        "usage": {"output_tokens": 15},
+    },
+    {"type": "message_stop"},
+]
+
+
+def sse(events: list[dict[str, Any]]) -> bytes:
+    return "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events).encode()
+
+
+@dataclass
+class Seen:
+    body: dict[str, Any]
+    headers: httpx2.Headers
+
+
+class FakeAnthropic:
+    """An httpx2 handler that answers like api.anthropic.com and records each request."""
+
+    def __init__(self) -> None:
+        self.requests: list[Seen] = []
+        self.reply: dict[str, Any] = MESSAGE
+        self.fail_with: int | None = None
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        assert request.url.path == "/v1/messages"
+        assert request.headers["authorization"] == f"Bearer {API_KEY}"
+        body = json.loads(request.content)
+        self.requests.append(Seen(body, request.headers))
+        if self.fail_with is not None:
+            error, headers = ERROR_REPLIES[self.fail_with]
+            return httpx2.Response(self.fail_with, json=error, headers=headers)
+        if body.get("stream"):
+            headers = {**SUCCESS_HEADERS, "content-type": "text/event-stream"}
+            return httpx2.Response(200, content=sse(STREAM_EVENTS), headers=headers)
+        return httpx2.Response(200, json=self.reply, headers=SUCCESS_HEADERS)
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sdk_tracing_on", "sdk_tracing_off"])
+def sdk_tracing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """The SDK's own tracing on (its default) or off; set before any client is created."""
+    on = bool(request.param == "sdk_tracing_on")
+    if on:
+        monkeypatch.delenv("ANTHROPIC_OPEN_TELEMETRY", raising=False)
+    else:
+        monkeypatch.setenv("ANTHROPIC_OPEN_TELEMETRY", "false")
+    return on
+
+
+@pytest.fixture
+def server() -> FakeAnthropic:
+    return FakeAnthropic()
+
+
+@pytest.fixture
+def client(sdk_tracing: bool, server: FakeAnthropic) -> Iterator[anthropic.Anthropic]:
+    http = httpx2.Client(transport=httpx2.MockTransport(server))
+    with anthropic.Anthropic(api_key=API_KEY, base_url=BASE_URL, http_client=http, max_retries=0) as sdk:
+        assert (sdk._tracer is not None) is sdk_tracing
+        yield sdk
+
+
+@pytest.fixture
+async def aclient(sdk_tracing: bool, server: FakeAnthropic) -> AsyncIterator[anthropic.AsyncAnthropic]:
+    http = httpx2.AsyncClient(transport=httpx2.MockTransport(server))
+    async with anthropic.AsyncAnthropic(api_key=API_KEY, base_url=BASE_URL, http_client=http, max_retries=0) as sdk:
+        assert (sdk._tracer is not None) is sdk_tracing
+        yield sdk
+
+
+def patched_targets() -> list[tuple[Any, str]]:
+    return [
+        (messages_module.Messages, "create"),
+        (messages_module.AsyncMessages, "create"),
+        (messages_module.Messages, "stream"),
+        (messages_module.AsyncMessages, "stream"),
+        (base_client_module, "start_api_call_span"),
+        (base_client_module.SyncAPIClient, "_process_response"),
+        (base_client_module.AsyncAPIClient, "_process_response"),
+    ]
+
+
+@pytest.fixture
+def instrumented() -> Iterator[AnthropicInstrumentor]:
+    instrumentor = AnthropicInstrumentor()
+    assert not instrumentor.is_instrumented_by_opentelemetry, "an earlier test left anthropic instrumented"
+    instrumentor.instrument()
+    assert instrumentor.is_instrumented_by_opentelemetry
+    yield instrumentor
+    instrumentor.uninstrument()
+    for owner, name in patched_targets():
+        assert not isinstance(vars(owner)[name], wrapt.FunctionWrapper), name
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+USER = [{"role": "user", "content": "What is the capital of France?"}]
+BASE_ATTRS = {
+    sc.GEN_AI_OPERATION_NAME: "chat",
+    sc.GEN_AI_PROVIDER_NAME: "anthropic",
+    sc.GEN_AI_REQUEST_MODEL: MODEL,
+    sc.SERVER_ADDRESS: HOST,
+    sc.SERVER_PORT: PORT,
+    sc.GEN_AI_REQUEST_MAX_TOKENS: 1024,
+}
+MESSAGE_ATTRS = {
+    sc.GEN_AI_RESPONSE_ID: "msg_01XFDUDYJgAACzvnptvVoYEL",
+    sc.GEN_AI_RESPONSE_MODEL: "claude-sonnet-4-6",
+    sc.GEN_AI_RESPONSE_FINISH_REASONS: ("end_turn",),
+    sc.GEN_AI_USAGE_INPUT_TOKENS: 12 + 1500 + 200,  # uncached + cache read + cache creation
+    sc.GEN_AI_USAGE_OUTPUT_TOKENS: 6,
+    sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 1500,
+    sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: 200,
+}
+STREAM_ATTRS = {
+    sc.GEN_AI_REQUEST_STREAM: True,
+    sc.GEN_AI_RESPONSE_ID: "msg_01XFDUDYJgAACzvnptvVoYEL",
+    sc.GEN_AI_RESPONSE_MODEL: "claude-sonnet-4-6",
+    sc.GEN_AI_USAGE_INPUT_TOKENS: 25 + 1500,  # from message_start
+    sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 1500,
+    sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: 0,
+}
+CONTENT_KEYS = (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES, sc.GEN_AI_SYSTEM_INSTRUCTIONS)
+
+
+def create(sdk: anthropic.Anthropic, **kwargs: Any) -> Any:
+    return sdk.messages.create(model=MODEL, max_tokens=1024, messages=USER, **kwargs)
+
+
+def one_span() -> ReadableSpan:
+    """The only finished span, which must be llmotel's CLIENT span (never the SDK's own as well)."""
+    spans = finished()
+    assert [(s.name, s.instrumentation_scope.name if s.instrumentation_scope else None) for s in spans] == [
+        (SPAN_NAME, "llmotel")
+    ]
+    assert spans[0].kind is SpanKind.CLIENT
+    return spans[0]
+
+
+def attrs(span: ReadableSpan) -> dict[str, Any]:
+    return dict(span.attributes or {})
+
+
+def stream_attrs(span: ReadableSpan) -> dict[str, Any]:
+    values = attrs(span)
+    ttfc = values.pop(TTFC)
+    assert span.start_time is not None and span.end_time is not None
+    assert 0 < ttfc <= (span.end_time - span.start_time) / 1e9
+    return values
+
+
+def stream_end(chunks: int, completed: bool, reason: str) -> dict[str, Any]:
+    return {
+        sc.LLMOTEL_STREAM_CHUNKS: chunks,
+        sc.LLMOTEL_STREAM_COMPLETED: completed,
+        sc.LLMOTEL_STREAM_STOP_REASON: reason,
+        sc.LLMOTEL_STREAM_CHUNK_EVENTS_DROPPED: 0,
+    }
+
+
+def chunk_events(span: ReadableSpan) -> list[tuple[int, int, str | None]]:
+    """(index, size, finish reason) of each chunk event."""
+    assert all(e.name == sc.EVENT_STREAM_CHUNK for e in span.events)
+    return [
+        (
+            e.attributes[sc.EVENT_CHUNK_INDEX],
+            e.attributes[sc.EVENT_CHUNK_SIZE],
+            e.attributes.get(sc.EVENT_CHUNK_FINISH_REASON),
+        )  # type: ignore[misc]
+        for e in span.events
+        if e.attributes is not None
+    ]
+
+
+# the seven events the SDK yields for STREAM_EVENTS (it drops the ping): sizes of the text deltas
+RAW_STREAM_EVENTS = [(0, 0, None), (1, 0, None), (2, 5, None), (3, 6, None), (4, 0, None), (5, 0, None)]
+RAW_STREAM_EVENTS.append((6, 0, "end_turn"))
+
+
+def assert_traceparent_is(sdk_tracing: bool, server: FakeAnthropic, span: ReadableSpan) -> None:
+    """With its tracing on, the SDK sends the trace context of the call span: llmotel's span."""
+    traceparent = server.requests[-1].headers.get("traceparent")
+    if sdk_tracing:
+        context = span.context
+        assert traceparent == f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+    else:
+        assert traceparent is None
+
+
+# --- instrument / uninstrument, and the SDK's own span ------------------------------------------
+
+
+def test_uninstrument_restores_the_exact_originals() -> None:
+    originals = {(owner, name): vars(owner)[name] for owner, name in patched_targets()}
+    assert not any(isinstance(f, wrapt.FunctionWrapper) for f in originals.values()), "already instrumented"
+    instrumentor = AnthropicInstrumentor()
+    for _ in range(2):  # instrument -> uninstrument -> instrument again
+        instrumentor.instrument()
+        try:
+            for (owner, name), original in originals.items():
+                assert isinstance(vars(owner)[name], wrapt.FunctionWrapper), name
+                assert vars(owner)[name].__wrapped__ is original  # wrapped exactly once
+        finally:
+            instrumentor.uninstrument()
+        for (owner, name), original in originals.items():
+            assert vars(owner)[name] is original, name
+    assert instrumentor.applied_patches == []
+
+
+def test_without_llmotel_the_sdk_traces_itself_when_on(
+    sdk_tracing: bool, client: anthropic.Anthropic, server: FakeAnthropic
+) -> None:
+    create(client)
+    scopes = [(s.name, s.instrumentation_scope.name if s.instrumentation_scope else None) for s in finished()]
+    assert scopes == ([("anthropic.messages.create", SDK_SCOPE)] if sdk_tracing else [])
+
+
+def test_instrument_again_after_uninstrument(sdk_tracing: bool, client: anthropic.Anthropic) -> None:
+    instrumentor = AnthropicInstrumentor()
+    instrumentor.instrument()
+    create(client)
+    instrumentor.uninstrument()
+    create(client)  # back to the SDK's own behaviour
+    instrumentor.instrument()
+    try:
+        create(client)
+    finally:
+        instrumentor.uninstrument()
+    scopes = [s.instrumentation_scope.name for s in finished() if s.instrumentation_scope]
+    assert scopes == (["llmotel", SDK_SCOPE, "llmotel"] if sdk_tracing else ["llmotel", "llmotel"])
+
+
+# --- messages.create -----------------------------------------------------------------------------
+
+
+def test_create(
+    sdk_tracing: bool,
+    instrumented: AnthropicInstrumentor,
+    client: anthropic.Anthropic,
+    server: FakeAnthropic,
+    tracer: trace.Tracer,
+) -> None:
+    with tracer.start_as_current_span("handle request") as parent:
+        message = create(client, stop_sequences=["END", "STOP"], metadata={"user_id": "user-1"})
+    assert isinstance(message, anthropic.types.Message)
+    assert message.content[0].text == "Paris."  # type: ignore[union-attr]
+    spans = finished()
+    assert [s.name for s in spans] == [SPAN_NAME, "handle request"]
+    span = spans[0]
+    assert span.kind is SpanKind.CLIENT
+    assert span.instrumentation_scope is not None and span.instrumentation_scope.name == "llmotel"
+    assert span.parent is not None and span.parent.span_id == parent.get_span_context().span_id
+    assert attrs(span) == {
+        **BASE_ATTRS,
+        sc.GEN_AI_REQUEST_STOP_SEQUENCES: ("END", "STOP"),
+        **MESSAGE_ATTRS,
+        **HEADER_ATTRS,
+    }
+    assert span.status.status_code is StatusCode.UNSET
+    assert span.events == ()
+    assert_traceparent_is(sdk_tracing, server, span)
+
+
+def test_create_records_no_content_by_default(
+    sdk_tracing: bool, instrumented: AnthropicInstrumentor, client: anthropic.Anthropic, server: FakeAnthropic
+) -> None:
+    server.reply = TOOL_USE_MESSAGE
+    create(client, system="You are terse.")
+    values = attrs(one_span())
+    assert not set(CONTENT_KEYS) & set(values)
+    for private in ("capital of France", "terse", "Let me check", "get_weather", "toolu_01A09q90qw90lq917835lq9"):
+        assert private not in json.dumps(values)
+    assert values[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_use",)
+
+
+def test_tool_use_in_output_messages_with_capture(
+    sdk_tracing: bool,
+    capture_content: None,
+    instrumented: AnthropicInstrumentor,
+    client: anthropic.Anthropic,
+    server: FakeAnthropic,
+) -> None:
+    server.reply = TOOL_USE_MESSAGE
+    create(client, system="You are terse.")
+    values = attrs(one_span())
+    assert json.loads(values.pop(sc.GEN_AI_INPUT_MESSAGES)) == [
+        {"role": "user", "parts": [{"type": "text", "content": "What is the capital of France?"}]}
+    ]
+    assert json.loads(values.pop(sc.GEN_AI_SYSTEM_INSTRUCTIONS)) == [{"type": "text", "content": "You are terse."}]
+    assert json.loads(values.pop(sc.GEN_AI_OUTPUT_MESSAGES)) == [
+        {
+            "role": "assistant",
+            "parts": [
+                {"type": "text", "content": "Let me check."},
+                {
+                    "type": "tool_call",
+                    "id": "toolu_01A09q90qw90lq917835lq9",
+                    "name": "get_weather",
+                    "arguments": {"city": "Paris"},
+                },
+            ],
+            "finish_reason": "tool_call",
+        }
+    ]
+    assert values == {**BASE_ATTRS, **MESSAGE_ATTRS, sc.GEN_AI_RESPONSE_FINISH_REASONS: ("tool_use",), **HEADER_ATTRS}
+
+
+async def test_async_create(
+    sdk_tracing: bool,
+    instrumented: AnthropicInstrumentor,
+    aclient: anthropic.AsyncAnthropic,
+    server: FakeAnthropic,
+    tracer: trace.Tracer,
+) -> None:
+    with tracer.start_as_current_span("handle request") as parent:
+        message = await aclient.messages.create(model=MODEL, max_tokens=1024, messages=USER)
+    assert message.id == "msg_01XFDUDYJgAACzvnptvVoYEL"
+    span = finished()[0]
+    assert [s.name for s in finished()] == [SPAN_NAME, "handle request"]
+    assert span.instrumentation_scope is not None and span.instrumentation_scope.name == "llmotel"
+    assert span.parent is not None and span.parent.span_id == parent.get_span_context().span_id
+    assert attrs(span) == {**BASE_ATTRS, **MESSAGE_ATTRS, **HEADER_ATTRS}
+    assert_traceparent_is(sdk_tracing, server, span)
+
+
+# --- stream=True ---------------------------------------------------------------------------------
+
+
+def test_create_stream(
+    sdk_tracing: bool, instrumented: AnthropicInstrumentor, client: anthropic.Anthropic, server: FakeAnthropic
+) -> None:
+    stream = create(client, stream=True)
+    assert isinstance(stream, anthropic.Stream)
+    assert stream.response.headers["request-id"] == "req_011CSHoEeqs5C35K2UUqR7Fy"
+    assert finished() == []  # open until the stream ends
+    events = [event.type for event in stream]
+    assert events == [e["type"] for e in STREAM_EVENTS if e["type"] != "ping"]
+    span = one_span()
+    assert stream_attrs(span) == {
+        **BASE_ATTRS,
+        **STREAM_ATTRS,
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("end_turn",),
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 15,  # message_delta's cumulative count wins over message_start's
+        **HEADER_ATTRS,
+        **stream_end(7, True, "exhausted"),
+    }
+    assert chunk_events(span) == RAW_STREAM_EVENTS
+    assert span.status.status_code is StatusCode.UNSET
+    assert_traceparent_is(sdk_tracing, server, span)
+
+
+def test_create_stream_closed_early(
+    sdk_tracing: bool, instrumented: AnthropicInstrumentor, client: anthropic.Anthropic
+) -> None:
+    stream = create(client, stream=True)
+    for _ in stream:
+        break
+    stream.close()
+    assert stream.response.is_closed
+    assert stream_attrs(one_span()) == {
+        **BASE_ATTRS,
+        **STREAM_ATTRS,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 1,  # only message_start arrived
+        **HEADER_ATTRS,
+        **stream_end(1, False, "closed"),
+    }
+
+
+def test_create_stream_dropped_ends_on_garbage_collection(
+    sdk_tracing: bool, instrumented: AnthropicInstrumentor, client: anthropic.Anthropic
+) -> None:
+    stream = create(client, stream=True)
+    next(stream)
+    del stream
+    gc.collect()
+    values = stream_attrs(one_span())
+    assert (values[sc.LLMOTEL_STREAM_STOP_REASON], values[sc.LLMOTEL_STREAM_COMPLETED]) == ("garbage_collected", False)
+
+
+async def test_async_create_stream(
+    sdk_tracing: bool, instrumented: AnthropicInstrumentor, aclient: anthropic.AsyncAnthropic, server: FakeAnthropic
+) -> None:
+    stream = await aclient.messages.create(model=MODEL, max_tokens=1024, messages=USER, stream=True)
+    assert isinstance(stream, anthropic.AsyncStream)
+    events = [event.type async for event in stream]
+    assert len(events) == 7
+    span = one_span()
+    assert stream_attrs(span) == {
+        **BASE_ATTRS,
+        **STREAM_ATTRS,
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("end_turn",),
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 15,
+        **HEADER_ATTRS,
+        **stream_end(7, True, "exhausted"),
+    }
+    assert chunk_events(span) == RAW_STREAM_EVENTS
+    assert_traceparent_is(sdk_tracing, server, span)
+
+
+async def test_async_create_stream_closed_early(
+    sdk_tracing: bool, instrumented: AnthropicInstrumentor, aclient: anthropic.AsyncAnthropic
+) -> None:
+    stream = await aclient.messages.create(model=MODEL, max_tokens=1024, messages=USER, stream=True)
+    async for _ in stream:
+        break
+    await stream.close()
+    values = stream_attrs(one_span())
+    assert (values[sc.LLMOTEL_STREAM_STOP_REASON], values[sc.LLMOTEL_STREAM_CHUNKS]) == ("closed", 1)
+
+
+# --- the messages.stream(...) helper -------------------------------------------------------------
+
+# the helper yields the raw events (less the ping) plus a "text" event per text delta: nine in all
+HELPER_ATTRS = {
+    **BASE_ATTRS,
+    **STREAM_ATTRS,
+    sc.GEN_AI_RESPONSE_FINISH_REASONS: ("end_turn",),
+    sc.GEN_AI_USAGE_OUTPUT_TOKENS: 15,
+    **HEADER_ATTRS,
+    **stream_end(9, True, "exhausted"),
+}
+
+
+def test_stream_helper(
+    sdk_tracing: bool,
+    instrumented: AnthropicInstrumentor,
+    client: anthropic.Anthropic,
+    server: FakeAnthropic,
+    tracer: trace.Tracer,
+) -> None:
+    with tracer.start_as_current_span("handle request") as parent:
+        manager = client.messages.stream(model=MODEL, max_tokens=1024, messages=USER)
+        assert server.requests == []  # nothing is sent before the with block
+        with manager as stream:
+            assert list(stream.text_stream) == ["Hello", " there"]
+            final = stream.get_final_message()
+    assert final.content[0].text == "Hello there"  # type: ignore[union-attr]
+    assert final.usage.output_tokens == 15
+    span = finished()[0]
+    assert [s.name for s in finished()] == [SPAN_NAME, "handle request"]
+    assert span.instrumentation_scope is not None and span.instrumentation_scope.name == "llmotel"
+    assert span.parent is not None and span.parent.span_id == parent.get_span_context().span_id
+    assert stream_attrs(span) == HELPER_ATTRS
+    assert chunk_events(span)[-1] == (8, 0, "end_turn")
+    assert_traceparent_is(sdk_tracing, server, span)
+
+
+def test_stream_helper_exited_early(
+    sdk_tracing: bool, instrumented: AnthropicInstrumentor, client: anthropic.Anthropic
+) -> None:
+    with client.messages.stream(model=MODEL, max_tokens=1024, messages=USER) as stream:
+        for _ in stream.text_stream:
+            break
+        assert finished() == []
+    assert stream.response.is_closed
+    assert stream_attrs(one_span()) == {
+        **BASE_ATTRS,
+        **STREAM_ATTRS,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 1,
+        **HEADER_ATTRS,
+        **stream_end(3, False, "context_exit"),
+    }
+
+
+def test_stream_helper_with_capture(
+    sdk_tracing: bool, capture_content: None, instrumented: AnthropicInstrumentor, client: anthropic.Anthropic
+) -> None:
+    with client.messages.stream(model=MODEL, max_tokens=1024, messages=USER) as stream:
+        stream.until_done()
+    values = attrs(one_span())
+    assert json.loads(values[sc.GEN_AI_OUTPUT_MESSAGES]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Hello there"}], "finish_reason": "stop"}
+    ]
+
+
+async def test_async_stream_helper(
+    sdk_tracing: bool, instrumented: AnthropicInstrumentor, aclient: anthropic.AsyncAnthropic, server: FakeAnthropic
+) -> None:
+    async with aclient.messages.stream(model=MODEL, max_tokens=1024, messages=USER) as stream:
+        texts = [text async for text in stream.text_stream]
+        final = await stream.get_final_message()
+    assert texts == ["Hello", " there"]
+    assert final.usage.output_tokens == 15
+    span = one_span()
+    assert stream_attrs(span) == HELPER_ATTRS
+    assert_traceparent_is(sdk_tracing, server, span)
+
+
+async def test_async_stream_helper_exited_early(
+    sdk_tracing: bool, instrumented: AnthropicInstrumentor, aclient: anthropic.AsyncAnthropic
+) -> None:
+    async with aclient.messages.stream(model=MODEL, max_tokens=1024, messages=USER) as stream:
+        async for _ in stream:
+            break
+    values = stream_attrs(one_span())
+    assert values[sc.LLMOTEL_STREAM_STOP_REASON] == "context_exit"
+    assert values[sc.LLMOTEL_STREAM_COMPLETED] is False
+    assert values[sc.LLMOTEL_STREAM_CHUNKS] == 1
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+def spy_on_status_errors(sdk: Any, monkeypatch: pytest.MonkeyPatch) -> list[BaseException]:
+    made: list[BaseException] = []
+    build = sdk._make_status_error_from_response
+
+    def spy(response: Any) -> Any:
+        error = build(response)
+        made.append(error)
+        return error
+
+    monkeypatch.setattr(sdk, "_make_status_error_from_response", spy)
+    return made
+
+
+def assert_failed(span: ReadableSpan, error: BaseException, error_type: str) -> None:
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description is not None
+    assert span.status.description.startswith(type(error).__name__ + ": ")
+    [event] = [e for e in span.events if e.name == "exception"]
+    assert event.attributes is not None
+    assert event.attributes["exception.type"] == error_type
+    assert event.attributes["exception.message"] == str(error)
+
+
+RATE_LIMIT_ATTRS = {
+    **BASE_ATTRS,
+    sc.ERROR_TYPE: "anthropic.RateLimitError",
+    "http.response.status_code": 429,
+    "llmotel.response.request_id": "req_429",
+    "llmotel.ratelimit.requests.limit": 50,
+    "llmotel.ratelimit.requests.remaining": 0,
+    "llmotel.ratelimit.requests.reset": "2025-06-01T12:00:17Z",
+    "llmotel.ratelimit.retry_after": 17,
+}
+
+
+def test_rate_limited(
+    sdk_tracing: bool,
+    instrumented: AnthropicInstrumentor,
+    client: anthropic.Anthropic,
+    server: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server.fail_with = 429
+    made = spy_on_status_errors(client, monkeypatch)
+    with pytest.raises(anthropic.RateLimitError) as caught:
+        create(client)
+    assert made[0] is caught.value  # the SDK's exception object reaches the caller unchanged
+    assert len(server.requests) == 1
+    span = one_span()
+    assert attrs(span) == RATE_LIMIT_ATTRS
+    assert_failed(span, caught.value, "anthropic.RateLimitError")
+
+
+@pytest.mark.parametrize(
+    ("status", "error_class"), [(529, anthropic.OverloadedError), (500, anthropic.InternalServerError)]
+)
+def test_server_errors(
+    sdk_tracing: bool,
+    instrumented: AnthropicInstrumentor,
+    client: anthropic.Anthropic,
+    server: FakeAnthropic,
+    status: int,
+    error_class: type[anthropic.APIStatusError],
+) -> None:
+    server.fail_with = status
+    with pytest.raises(error_class) as caught:
+        create(client, stream=True)
+    assert type(caught.value) is error_class
+    assert len(server.requests) == 1  # max_retries=0
+    span = one_span()
+    error_type = f"anthropic.{error_class.__name__}"
+    assert attrs(span) == {
+        **BASE_ATTRS,
+        sc.GEN_AI_REQUEST_STREAM: True,
+        sc.ERROR_TYPE: error_type,
+        "http.response.status_code": status,
+        "llmotel.response.request_id": f"req_{status}",
+    }
+    assert_failed(span, caught.value, error_type)
+
+
+async def test_async_rate_limited(
+    sdk_tracing: bool,
+    instrumented: AnthropicInstrumentor,
+    aclient: anthropic.AsyncAnthropic,
+    server: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server.fail_with = 429
+    made = spy_on_status_errors(aclient, monkeypatch)
+    with pytest.raises(anthropic.RateLimitError) as caught:
+        await aclient.messages.create(model=MODEL, max_tokens=1024, messages=USER)
+    assert made[0] is caught.value
+    span = one_span()
+    assert attrs(span) == RATE_LIMIT_ATTRS
+    assert_failed(span, caught.value, "anthropic.RateLimitError")
+
+
+def test_stream_helper_rate_limited_ends_its_span_once(
+    sdk_tracing: bool,
+    instrumented: AnthropicInstrumentor,
+    client: anthropic.Anthropic,
+    server: FakeAnthropic,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server.fail_with = 429
+    with caplog.at_level(logging.WARNING, logger="opentelemetry"), pytest.raises(anthropic.RateLimitError) as caught:
+        with client.messages.stream(model=MODEL, max_tokens=1024, messages=USER):
+            pytest.fail("the with block is not entered")
+    error = caught.value
+    del caught  # drop the traceback (and with it the stream manager), then collect it
+    with caplog.at_level(logging.WARNING, logger="opentelemetry"):
+        gc.collect()
+    span = one_span()
+    assert attrs(span) == {**RATE_LIMIT_ATTRS, sc.GEN_AI_REQUEST_STREAM: True}
+    assert_failed(span, error, "anthropic.RateLimitError")
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("opentelemetry")] == []
+    [duration] = metric_points(sc.METRIC_OPERATION_DURATION)  # recorded once, as a failure
+    assert duration.count == 1
+    assert duration.attributes[sc.ERROR_TYPE] == "anthropic.RateLimitError"
+
+
+async def test_async_stream_helper_rate_limited(
+    sdk_tracing: bool, instrumented: AnthropicInstrumentor, aclient: anthropic.AsyncAnthropic, server: FakeAnthropic
+) -> None:
+    server.fail_with = 429
+    with pytest.raises(anthropic.RateLimitError) as caught:
+        async with aclient.messages.stream(model=MODEL, max_tokens=1024, messages=USER):
+            pytest.fail("the with block is not entered")
+    del caught
+    gc.collect()
+    span = one_span()
+    assert attrs(span) == {**RATE_LIMIT_ATTRS, sc.GEN_AI_REQUEST_STREAM: True}
+    assert len(metric_points(sc.METRIC_OPERATION_DURATION)) == 1
+
+
+# --- suppression, de-duplication, metrics ---------------------------------------------------------
+
+
+def test_suppressed_instrumentation(
+    sdk_tracing: bool, instrumented: AnthropicInstrumentor, client: anthropic.Anthropic, server: FakeAnthropic
+) -> None:
+    with suppress_instrumentation():
+        create(client)
+        with client.messages.stream(model=MODEL, max_tokens=1024, messages=USER) as stream:
+            stream.until_done()
+    assert len(server.requests) == 2
+    spans = finished()
+    assert not [s for s in spans if s.instrumentation_scope and s.instrumentation_scope.name == "llmotel"]
+    # the SDK does not honour suppress_instrumentation: with its tracing on, its own spans remain
+    if sdk_tracing:
+        assert [(s.name, s.instrumentation_scope.name) for s in spans if s.instrumentation_scope] == [
+            ("anthropic.messages.create", SDK_SCOPE),
+            ("anthropic.messages.create", SDK_SCOPE),
+        ]
+    else:
+        assert spans == []
+
+
+class Assistant:
+    """A user's wrapper class, traced with the decorator, around the instrumented anthropic client."""
+
+    def __init__(self, client: anthropic.Anthropic, tracer: trace.Tracer) -> None:
+        self.client = client
+        self.tracer = tracer
+
+    @llmotel.trace_chat(provider="anthropic", model=MODEL)
+    def answer(self, use_tool: bool = False) -> Any:
+        message = create(self.client)
+        if use_tool:
+            with self.tracer.start_as_current_span("execute_tool lookup"):
+                create(self.client, stop_sequences=["\n\n"])
+        return message
+
+
+def test_decorated_wrapper_makes_one_span(
+    sdk_tracing: bool, instrumented: AnthropicInstrumentor, client: anthropic.Anthropic, tracer: trace.Tracer
+) -> None:
+    Assistant(client, tracer).answer()
+    span = one_span()
+    assert attrs(span) == {
+        sc.GEN_AI_OPERATION_NAME: "chat",
+        sc.GEN_AI_PROVIDER_NAME: "anthropic",
+        sc.GEN_AI_REQUEST_MODEL: MODEL,
+        **MESSAGE_ATTRS,
+        **HEADER_ATTRS,
+    }
+
+
+def test_call_inside_a_tool_span_gets_its_own_span(
+    sdk_tracing: bool, instrumented: AnthropicInstrumentor, client: anthropic.Anthropic, tracer: trace.Tracer
+) -> None:
+    Assistant(client, tracer).answer(use_tool=True)
+    spans = finished()
+    assert sorted(s.name for s in spans) == [SPAN_NAME, SPAN_NAME, "execute_tool lookup"]
+    assert all(s.instrumentation_scope and s.instrumentation_scope.name != SDK_SCOPE for s in spans)
+    tool = next(s for s in spans if s.name == "execute_tool lookup")
+    inner = next(s for s in spans if s.parent is not None and s.parent.span_id == tool.context.span_id)
+    outer = next(s for s in spans if s.name == SPAN_NAME and s is not inner)
+    assert tool.parent is not None and tool.parent.span_id == outer.context.span_id
+    assert attrs(inner) == {**BASE_ATTRS, sc.GEN_AI_REQUEST_STOP_SEQUENCES: ("\n\n",), **MESSAGE_ATTRS, **HEADER_ATTRS}
+
+
+def test_metrics(sdk_tracing: bool, instrumented: AnthropicInstrumentor, client: anthropic.Anthropic) -> None:
+    create(client)
+    span = one_span()
+    metric_attrs = {
+        sc.GEN_AI_OPERATION_NAME: "chat",
+        sc.GEN_AI_PROVIDER_NAME: "anthropic",
+        sc.GEN_AI_REQUEST_MODEL: MODEL,
+        sc.GEN_AI_RESPONSE_MODEL: "claude-sonnet-4-6",
+        sc.SERVER_ADDRESS: HOST,
+        sc.SERVER_PORT: PORT,
+    }
+    [duration] = metric_points(sc.METRIC_OPERATION_DURATION)
+    assert dict(duration.attributes) == metric_attrs
+    assert span.start_time is not None and span.end_time is not None
+    assert duration.count == 1 and 0 < duration.sum <= (span.end_time - span.start_time) / 1e9
+    tokens = {p.attributes[sc.GEN_AI_TOKEN_TYPE]: (p.sum, p.count) for p in metric_points(sc.METRIC_TOKEN_USAGE)}
+    assert tokens == {"input": (1712, 1), "output": (6, 1)}

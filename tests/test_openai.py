@@ -1,0 +1,1359 @@
+"""OpenAIInstrumentor against the real openai SDK talking to a fake server (httpx.MockTransport).
+
+The fake server answers with the JSON and SSE shapes api.openai.com sends (chat completions,
+legacy completions, the Responses API, embeddings) and records every request, so the tests see
+both what the caller gets back and what went over the wire. Whole exported spans are checked.
+"""
+
+from __future__ import annotations
+
+import base64
+import gc
+import json
+import logging
+import struct
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import openai
+import openai.lib.streaming.chat._completions as chat_helper_module
+import openai.lib.streaming.responses._responses as responses_helper_module
+import openai.resources.chat.completions.completions as chat_module
+import openai.resources.completions as completions_module
+import openai.resources.embeddings as embeddings_module
+import openai.resources.responses.responses as responses_module
+import pytest
+import wrapt
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind, StatusCode
+
+import llmotel
+from conftest import finished, metric_points
+from llmotel import semconv as sc
+from llmotel.integrations.openai import OpenAIInstrumentor
+
+API_KEY = "sk-test-secret-key-123"
+HOST, PORT = "fake-openai.test", 8443
+BASE_URL = f"http://{HOST}:{PORT}/v1"
+TTFC = sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
+
+# --- what the fake server sends ----------------------------------------------------------------
+
+SUCCESS_HEADERS = {
+    "x-request-id": "req_7f3a9c",
+    "openai-processing-ms": "344",
+    "openai-organization": "org-test",
+    "x-ratelimit-limit-requests": "10000",
+    "x-ratelimit-remaining-requests": "9999",
+    "x-ratelimit-reset-requests": "6ms",
+    "x-ratelimit-limit-tokens": "30000000",
+    "x-ratelimit-remaining-tokens": "29999990",
+    "x-ratelimit-reset-tokens": "0s",
+    # never allowed onto a span (the secret scanner in conftest fails the test if they are)
+    "authorization": "Bearer test-bearer-token-789",
+    "set-cookie": "__cf_bm=hunter2-password; path=/; HttpOnly",
+}
+HEADER_ATTRS = {
+    "llmotel.response.request_id": "req_7f3a9c",
+    "llmotel.response.processing_ms": 344,
+    "llmotel.ratelimit.requests.limit": 10000,
+    "llmotel.ratelimit.requests.remaining": 9999,
+    "llmotel.ratelimit.requests.reset": "6ms",
+    "llmotel.ratelimit.tokens.limit": 30000000,
+    "llmotel.ratelimit.tokens.remaining": 29999990,
+    "llmotel.ratelimit.tokens.reset": "0s",
+}
+RATE_LIMIT_HEADERS = {
+    "x-request-id": "req_429",
+    "x-ratelimit-limit-requests": "500",
+    "x-ratelimit-remaining-requests": "0",
+    "x-ratelimit-reset-requests": "120ms",
+    "x-ratelimit-limit-tokens": "30000",
+    "x-ratelimit-remaining-tokens": "0",
+    "x-ratelimit-reset-tokens": "1s",
+    "retry-after": "2",
+    "authorization": "Bearer test-bearer-token-789",
+}
+ERROR_BODIES = {
+    429: {
+        "error": {
+            "message": "Rate limit reached for gpt-4o on requests per min (RPM): Limit 500, Used 500.",
+            "type": "requests",
+            "param": None,
+            "code": "rate_limit_exceeded",
+        }
+    },
+    500: {"error": {"message": "The server had an error processing your request.", "type": "server_error"}},
+}
+
+CHAT_USAGE = {
+    "prompt_tokens": 1117,
+    "completion_tokens": 46,
+    "total_tokens": 1163,
+    "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 0},
+    "completion_tokens_details": {
+        "reasoning_tokens": 12,
+        "audio_tokens": 0,
+        "accepted_prediction_tokens": 0,
+        "rejected_prediction_tokens": 0,
+    },
+}
+CHAT_COMPLETION = {
+    "id": "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
+    "object": "chat.completion",
+    "created": 1741570283,
+    "model": "gpt-4o-2024-08-06",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Paris.", "refusal": None, "annotations": []},
+            "logprobs": None,
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": CHAT_USAGE,
+    "service_tier": "default",
+    "system_fingerprint": "fp_fc9f1d7035",
+}
+TOOL_CALL_COMPLETION = {
+    **CHAT_COMPLETION,
+    "choices": [
+        {
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_abc123",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                    }
+                ],
+                "refusal": None,
+                "annotations": [],
+            },
+            "logprobs": None,
+            "finish_reason": "tool_calls",
+        }
+    ],
+}
+STREAM_USAGE = {
+    "prompt_tokens": 19,
+    "completion_tokens": 3,
+    "total_tokens": 22,
+    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+    "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+}
+CHUNK_BASE = {
+    "id": "chatcmpl-S1",
+    "object": "chat.completion.chunk",
+    "created": 1741570283,
+    "model": "gpt-4o-2024-08-06",
+    "system_fingerprint": "fp_fc9f1d7035",
+}
+CHUNK_DELTAS: list[tuple[dict[str, Any], str | None]] = [
+    ({"role": "assistant", "content": "", "refusal": None}, None),
+    ({"content": "Hello"}, None),
+    ({"content": " there"}, None),
+    ({}, "stop"),
+]
+LEGACY_COMPLETION = {
+    "id": "cmpl-uqkvlQyYK7bGYrRHQ0eXlWi7",
+    "object": "text_completion",
+    "created": 1589478378,
+    "model": "gpt-3.5-turbo-instruct",
+    "system_fingerprint": "fp_44709d6fcb",
+    "choices": [{"text": "\n\nThis is indeed a test", "index": 0, "logprobs": None, "finish_reason": "length"}],
+    "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
+}
+RESPONSE = {
+    "id": "resp_67ccd2bed1ec8190",
+    "object": "response",
+    "created_at": 1741476542,
+    "status": "completed",
+    "error": None,
+    "incomplete_details": None,
+    "instructions": "Be brief.",
+    "max_output_tokens": 100,
+    "model": "gpt-4.1-2025-04-14",
+    "output": [
+        {
+            "type": "message",
+            "id": "msg_67ccd2bf17f0819081ff",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "Once upon a time.", "annotations": []}],
+        }
+    ],
+    "parallel_tool_calls": True,
+    "previous_response_id": None,
+    "reasoning": {"effort": None, "summary": None},
+    "store": True,
+    "temperature": 0.7,
+    "text": {"format": {"type": "text"}},
+    "tool_choice": "auto",
+    "tools": [],
+    "top_p": 1.0,
+    "truncation": "disabled",
+    "usage": {
+        "input_tokens": 36,
+        "input_tokens_details": {"cached_tokens": 4},
+        "output_tokens": 87,
+        "output_tokens_details": {"reasoning_tokens": 10},
+        "total_tokens": 123,
+    },
+    "user": None,
+    "metadata": {},
+}
+EMBEDDING = [0.0023064255, -0.009327292, 0.015797347, -0.0077780345]
+
+
+def sse(events: list[dict[str, Any]], *, named: bool = False, done: bool = True) -> bytes:
+    text = "".join((f"event: {e['type']}\n" if named else "") + f"data: {json.dumps(e)}\n\n" for e in events)
+    return (text + ("data: [DONE]\n\n" if done else "")).encode()
+
+
+def chat_chunks(include_usage: bool) -> list[dict[str, Any]]:
+    chunks = [
+        {
+            **CHUNK_BASE,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}],
+            **({"usage": None} if include_usage else {}),
+        }
+        for delta, reason in CHUNK_DELTAS
+    ]
+    if include_usage:  # what the API adds for stream_options.include_usage: no choices, only usage
+        chunks.append({**CHUNK_BASE, "choices": [], "usage": STREAM_USAGE})
+    return chunks
+
+
+def legacy_chunks(include_usage: bool) -> list[dict[str, Any]]:
+    base = {k: v for k, v in LEGACY_COMPLETION.items() if k not in ("choices", "usage")}
+    chunks = [
+        {**base, "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": reason}]}
+        for text, reason in (("This", None), (" is", None), (" a test", "length"))
+    ]
+    if include_usage:
+        chunks.append({**base, "choices": [], "usage": LEGACY_COMPLETION["usage"]})
+    return chunks
+
+
+def response_events() -> list[dict[str, Any]]:
+    in_progress = {**RESPONSE, "status": "in_progress", "output": [], "usage": None}
+    message = RESPONSE["output"][0]
+    item = {"item_id": message["id"], "output_index": 0, "content_index": 0}
+    empty_part = {"type": "output_text", "text": "", "annotations": []}
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": in_progress},
+        {"type": "response.in_progress", "response": in_progress},
+        {"type": "response.output_item.added", "output_index": 0, "item": {**message, "content": []}},
+        {"type": "response.content_part.added", **item, "part": empty_part},
+        {"type": "response.output_text.delta", **item, "delta": "Once upon", "logprobs": []},
+        {"type": "response.output_text.delta", **item, "delta": " a time.", "logprobs": []},
+        {"type": "response.output_text.done", **item, "text": "Once upon a time.", "logprobs": []},
+        {"type": "response.content_part.done", **item, "part": message["content"][0]},
+        {"type": "response.output_item.done", "output_index": 0, "item": message},
+        {"type": "response.completed", "response": RESPONSE},
+    ]
+    return [{**event, "sequence_number": n} for n, event in enumerate(events)]
+
+
+@dataclass
+class Seen:
+    path: str
+    body: dict[str, Any]
+    headers: httpx.Headers
+
+
+class FakeOpenAI:
+    """An httpx handler that answers like api.openai.com and records each request."""
+
+    def __init__(self) -> None:
+        self.requests: list[Seen] = []
+        self.chat_reply: dict[str, Any] = CHAT_COMPLETION
+        self.fail_with: int | None = None  # an HTTP error status to answer with
+        self.timeout_error: httpx.ReadTimeout | None = None  # raised by the transport when set
+        self.error_mid_stream = False
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content) if request.content else {}
+        self.requests.append(Seen(request.url.path, body, request.headers))
+        assert request.headers["authorization"] == f"Bearer {API_KEY}"
+        if self.timeout_error is not None:
+            raise self.timeout_error
+        if self.fail_with is not None:
+            headers = RATE_LIMIT_HEADERS if self.fail_with == 429 else {"x-request-id": "req_500"}
+            return httpx.Response(self.fail_with, json=ERROR_BODIES[self.fail_with], headers=headers)
+        path = request.url.path.removeprefix("/v1")
+        usage_asked = bool((body.get("stream_options") or {}).get("include_usage"))
+        if path == "/chat/completions":
+            if body.get("stream"):
+                chunks = chat_chunks(usage_asked)
+                if self.error_mid_stream:
+                    return self.stream(sse(chunks[:2], done=False) + b'data: {"error": {"message": "overloaded"}}\n\n')
+                return self.stream(sse(chunks))
+            return httpx.Response(200, json=self.chat_reply, headers=SUCCESS_HEADERS)
+        if path == "/completions":
+            if body.get("stream"):
+                return self.stream(sse(legacy_chunks(usage_asked)))
+            return httpx.Response(200, json=LEGACY_COMPLETION, headers=SUCCESS_HEADERS)
+        if path == "/responses":
+            if body.get("stream"):
+                return self.stream(sse(response_events(), named=True, done=False))
+            return httpx.Response(200, json=RESPONSE, headers=SUCCESS_HEADERS)
+        if path == "/embeddings":
+            inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+            packed = struct.pack(f"<{len(EMBEDDING)}f", *EMBEDDING)
+            vector: Any = base64.b64encode(packed).decode() if body.get("encoding_format") == "base64" else EMBEDDING
+            data = [{"object": "embedding", "index": i, "embedding": vector} for i in range(len(inputs))]
+            reply = {
+                "object": "list",
+                "data": data,
+                "model": "text-embedding-3-small",
+                "usage": {"prompt_tokens": 8, "total_tokens": 8},
+            }
+            return httpx.Response(200, json=reply, headers=SUCCESS_HEADERS)
+        raise AssertionError(f"unexpected request {request.method} {request.url}")
+
+    @staticmethod
+    def stream(content: bytes) -> httpx.Response:
+        return httpx.Response(200, content=content, headers={**SUCCESS_HEADERS, "content-type": "text/event-stream"})
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def server() -> FakeOpenAI:
+    return FakeOpenAI()
+
+
+@pytest.fixture
+def client(server: FakeOpenAI) -> Iterator[openai.OpenAI]:
+    http = httpx.Client(transport=httpx.MockTransport(server))
+    with openai.OpenAI(api_key=API_KEY, base_url=BASE_URL, http_client=http, max_retries=0) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+async def aclient(server: FakeOpenAI) -> AsyncIterator[openai.AsyncOpenAI]:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(server))
+    async with openai.AsyncOpenAI(api_key=API_KEY, base_url=BASE_URL, http_client=http, max_retries=0) as sdk:
+        yield sdk
+
+
+def patched_targets() -> list[tuple[Any, str]]:
+    from openai import _base_client
+
+    return [
+        (chat_module.Completions, "create"),
+        (chat_module.AsyncCompletions, "create"),
+        (completions_module.Completions, "create"),
+        (completions_module.AsyncCompletions, "create"),
+        (responses_module.Responses, "create"),
+        (responses_module.AsyncResponses, "create"),
+        (embeddings_module.Embeddings, "create"),
+        (embeddings_module.AsyncEmbeddings, "create"),
+        (_base_client.SyncAPIClient, "_process_response"),
+        (_base_client.AsyncAPIClient, "_process_response"),
+        (chat_helper_module.ChatCompletionStream, "close"),
+        (chat_helper_module.AsyncChatCompletionStream, "close"),
+        (responses_helper_module.ResponseStream, "close"),
+        (responses_helper_module.AsyncResponseStream, "close"),
+    ]
+
+
+@pytest.fixture
+def instrument() -> Iterator[Callable[..., OpenAIInstrumentor]]:
+    """``instrument(**options)`` instruments openai for this test only (undone at teardown)."""
+    instrumentor = OpenAIInstrumentor()
+    assert not instrumentor.is_instrumented_by_opentelemetry, "an earlier test left openai instrumented"
+
+    def do(**options: Any) -> OpenAIInstrumentor:
+        instrumentor.instrument(**options)
+        assert instrumentor.is_instrumented_by_opentelemetry
+        return instrumentor
+
+    yield do
+    instrumentor.uninstrument()
+    assert not instrumentor.is_instrumented_by_opentelemetry
+    for owner, name in patched_targets():
+        assert not isinstance(vars(owner)[name], wrapt.FunctionWrapper), f"{owner.__qualname__}.{name}"
+
+
+@pytest.fixture
+def instrumented(instrument: Callable[..., OpenAIInstrumentor]) -> OpenAIInstrumentor:
+    return instrument()
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+USER = [{"role": "user", "content": "What is the capital of France?"}]
+BASE_ATTRS = {
+    sc.GEN_AI_OPERATION_NAME: "chat",
+    sc.GEN_AI_PROVIDER_NAME: "openai",
+    sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
+    sc.SERVER_ADDRESS: HOST,
+    sc.SERVER_PORT: PORT,
+}
+CHAT_RESPONSE_ATTRS = {
+    sc.GEN_AI_RESPONSE_ID: "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
+    sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-2024-08-06",
+    sc.GEN_AI_RESPONSE_FINISH_REASONS: ("stop",),
+    sc.GEN_AI_USAGE_INPUT_TOKENS: 1117,
+    sc.GEN_AI_USAGE_OUTPUT_TOKENS: 46,
+    sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 1024,
+    sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 12,
+}
+STREAM_RESPONSE_ATTRS = {
+    sc.GEN_AI_REQUEST_STREAM: True,
+    sc.GEN_AI_RESPONSE_ID: "chatcmpl-S1",
+    sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-2024-08-06",
+}
+STREAM_USAGE_ATTRS = {
+    sc.GEN_AI_USAGE_INPUT_TOKENS: 19,
+    sc.GEN_AI_USAGE_OUTPUT_TOKENS: 3,
+    sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 0,
+    sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 0,
+}
+CONTENT_KEYS = (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES, sc.GEN_AI_SYSTEM_INSTRUCTIONS)
+
+
+def one_span(name: str = "chat gpt-4o") -> ReadableSpan:
+    """The only finished span: an llmotel CLIENT span called ``name``."""
+    spans = finished()
+    assert [s.name for s in spans] == [name]
+    span = spans[0]
+    assert span.kind is SpanKind.CLIENT
+    assert span.instrumentation_scope is not None and span.instrumentation_scope.name == "llmotel"
+    return span
+
+
+def attrs(span: ReadableSpan) -> dict[str, Any]:
+    return dict(span.attributes or {})
+
+
+def stream_attrs(span: ReadableSpan) -> dict[str, Any]:
+    """The span's attributes without time to first chunk, after checking it is within the span."""
+    values = attrs(span)
+    ttfc = values.pop(TTFC)
+    assert span.start_time is not None and span.end_time is not None
+    assert 0 < ttfc <= (span.end_time - span.start_time) / 1e9
+    return values
+
+
+def stream_end(chunks: int, completed: bool, reason: str) -> dict[str, Any]:
+    return {
+        sc.LLMOTEL_STREAM_CHUNKS: chunks,
+        sc.LLMOTEL_STREAM_COMPLETED: completed,
+        sc.LLMOTEL_STREAM_STOP_REASON: reason,
+        sc.LLMOTEL_STREAM_CHUNK_EVENTS_DROPPED: 0,
+    }
+
+
+def chunk_events(span: ReadableSpan) -> list[dict[str, Any]]:
+    assert all(e.name == sc.EVENT_STREAM_CHUNK for e in span.events)
+    return [dict(e.attributes or {}) for e in span.events]
+
+
+def full_chunk_events(finish: bool = True) -> list[dict[str, Any]]:
+    """The chunk events of the whole four-chunk chat stream."""
+    events: list[dict[str, Any]] = [
+        {sc.EVENT_CHUNK_INDEX: i, sc.EVENT_CHUNK_SIZE: size} for i, size in enumerate((0, 5, 6, 0))
+    ]
+    if finish:
+        events[-1][sc.EVENT_CHUNK_FINISH_REASON] = "stop"
+    return events
+
+
+def assert_ok(span: ReadableSpan) -> None:
+    assert span.status.status_code is StatusCode.UNSET
+    assert not [e for e in span.events if e.name == "exception"]
+
+
+def texts(chunks: list[Any]) -> list[str | None]:
+    return [c.choices[0].delta.content if c.choices else None for c in chunks]
+
+
+STREAM_TEXTS: list[str | None] = ["", "Hello", " there", None]
+
+
+# --- instrument / uninstrument -------------------------------------------------------------------
+
+
+def test_uninstrument_restores_the_exact_original_functions(client: openai.OpenAI) -> None:
+    originals = {(owner, name): vars(owner)[name] for owner, name in patched_targets()}
+    assert not any(isinstance(f, wrapt.FunctionWrapper) for f in originals.values()), "already instrumented"
+    instrumentor = OpenAIInstrumentor()
+    assert instrumentor is OpenAIInstrumentor()  # one instance per class
+    instrumentor.instrument()
+    try:
+        for (owner, name), original in originals.items():
+            patched = vars(owner)[name]
+            assert isinstance(patched, wrapt.FunctionWrapper), f"{owner.__qualname__}.{name} not patched"
+            assert patched.__wrapped__ is original
+        client.chat.completions.create(model="gpt-4o", messages=USER)
+        assert len(finished()) == 1
+    finally:
+        instrumentor.uninstrument()
+    for (owner, name), original in originals.items():
+        assert vars(owner)[name] is original, f"{owner.__qualname__}.{name} not restored"
+    assert chat_module.Completions.__dict__["create"] is originals[(chat_module.Completions, "create")]
+    assert instrumentor.applied_patches == []
+    client.chat.completions.create(model="gpt-4o", messages=USER)
+    assert len(finished()) == 1  # no new span once uninstrumented
+
+
+def test_instrument_uninstrument_instrument_again(
+    instrument: Callable[..., OpenAIInstrumentor], client: openai.OpenAI
+) -> None:
+    original = vars(chat_module.Completions)["create"]
+    instrumentor = instrument()
+    client.chat.completions.create(model="gpt-4o", messages=USER)
+    assert len(finished()) == 1
+    instrumentor.uninstrument()
+    assert vars(chat_module.Completions)["create"] is original
+    client.chat.completions.create(model="gpt-4o", messages=USER)
+    assert len(finished()) == 1
+    instrument()
+    assert vars(chat_module.Completions)["create"].__wrapped__ is original  # wrapped once, not twice
+    client.chat.completions.create(model="gpt-4o", messages=USER)
+    assert len(finished()) == 2  # exactly one more span
+
+
+def test_instrument_twice_does_not_double_wrap(
+    instrument: Callable[..., OpenAIInstrumentor], client: openai.OpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    original = vars(chat_module.Completions)["create"]
+    instrument()
+    with caplog.at_level(logging.WARNING):
+        instrument()  # BaseInstrumentor refuses a second instrument() with a warning
+    assert vars(chat_module.Completions)["create"].__wrapped__ is original
+    client.chat.completions.create(model="gpt-4o", messages=USER)
+    one_span()
+
+
+# --- chat completions ----------------------------------------------------------------------------
+
+
+def test_chat_completion_span(
+    instrumented: OpenAIInstrumentor, client: openai.OpenAI, server: FakeOpenAI, tracer: trace.Tracer
+) -> None:
+    with tracer.start_as_current_span("handle request") as parent:
+        completion = client.chat.completions.create(
+            model="gpt-4o",
+            messages=USER,
+            temperature=0.2,
+            max_tokens=64,
+            top_p=0.9,
+            stop=["END"],
+            seed=7,
+            n=2,
+            frequency_penalty=0.5,
+            presence_penalty=-0.25,
+        )
+    assert isinstance(completion, openai.types.chat.ChatCompletion)
+    assert completion.choices[0].message.content == "Paris."
+    assert server.requests[0].body["n"] == 2
+    span = next(s for s in finished() if s.name == "chat gpt-4o")
+    assert [s.name for s in finished()] == ["chat gpt-4o", "handle request"]
+    assert span.kind is SpanKind.CLIENT
+    assert span.instrumentation_scope is not None and span.instrumentation_scope.name == "llmotel"
+    assert span.parent is not None and span.parent.span_id == parent.get_span_context().span_id
+    assert span.context.trace_id == parent.get_span_context().trace_id
+    assert attrs(span) == {
+        **BASE_ATTRS,
+        sc.GEN_AI_REQUEST_TEMPERATURE: 0.2,
+        sc.GEN_AI_REQUEST_MAX_TOKENS: 64,
+        sc.GEN_AI_REQUEST_TOP_P: 0.9,
+        sc.GEN_AI_REQUEST_STOP_SEQUENCES: ("END",),
+        sc.GEN_AI_REQUEST_SEED: 7,
+        sc.GEN_AI_REQUEST_CHOICE_COUNT: 2,
+        sc.GEN_AI_REQUEST_FREQUENCY_PENALTY: 0.5,
+        sc.GEN_AI_REQUEST_PRESENCE_PENALTY: -0.25,
+        **CHAT_RESPONSE_ATTRS,
+        **HEADER_ATTRS,
+    }
+    assert_ok(span)
+    assert span.events == ()
+
+
+def test_chat_completion_records_no_content_by_default(
+    instrumented: OpenAIInstrumentor, client: openai.OpenAI, server: FakeOpenAI
+) -> None:
+    server.chat_reply = TOOL_CALL_COMPLETION
+    client.chat.completions.create(model="gpt-4o", messages=USER, tools=[WEATHER_TOOL])
+    span = one_span()
+    values = attrs(span)
+    assert not set(CONTENT_KEYS) & set(values)
+    dumped = json.dumps(values) + json.dumps([dict(e.attributes or {}) for e in span.events])
+    for private in ("capital of France", "get_weather", "Paris", "call_abc123"):
+        assert private not in dumped
+    assert values[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+def test_chat_tool_calls_in_output_messages_with_capture(
+    capture_content: None, instrumented: OpenAIInstrumentor, client: openai.OpenAI, server: FakeOpenAI
+) -> None:
+    server.chat_reply = TOOL_CALL_COMPLETION
+    completion = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "system", "content": "Be terse."}, *USER], tools=[WEATHER_TOOL]
+    )
+    assert completion.choices[0].message.tool_calls is not None
+    span = one_span()
+    values = attrs(span)
+    assert json.loads(values.pop(sc.GEN_AI_INPUT_MESSAGES)) == [
+        {"role": "system", "parts": [{"type": "text", "content": "Be terse."}]},
+        {"role": "user", "parts": [{"type": "text", "content": "What is the capital of France?"}]},
+    ]
+    assert json.loads(values.pop(sc.GEN_AI_OUTPUT_MESSAGES)) == [
+        {
+            "role": "assistant",
+            "parts": [
+                {"type": "tool_call", "id": "call_abc123", "name": "get_weather", "arguments": {"city": "Paris"}}
+            ],
+            "finish_reason": "tool_call",
+        }
+    ]
+    assert values == {
+        **BASE_ATTRS,
+        **CHAT_RESPONSE_ATTRS,
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("tool_calls",),
+        **HEADER_ATTRS,
+    }
+
+
+async def test_async_chat_completion_span(
+    instrumented: OpenAIInstrumentor, aclient: openai.AsyncOpenAI, tracer: trace.Tracer
+) -> None:
+    with tracer.start_as_current_span("handle request") as parent:
+        completion = await aclient.chat.completions.create(model="gpt-4o", messages=USER, max_completion_tokens=32)
+    assert completion.id == "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG"
+    span = next(s for s in finished() if s.name == "chat gpt-4o")
+    assert span.kind is SpanKind.CLIENT
+    assert span.parent is not None and span.parent.span_id == parent.get_span_context().span_id
+    assert attrs(span) == {**BASE_ATTRS, sc.GEN_AI_REQUEST_MAX_TOKENS: 32, **CHAT_RESPONSE_ATTRS, **HEADER_ATTRS}
+    assert_ok(span)
+
+
+# --- streams -------------------------------------------------------------------------------------
+
+
+def test_stream_keeps_the_sdk_surface_and_ends_with_the_stream(
+    instrumented: OpenAIInstrumentor, client: openai.OpenAI, tracer: trace.Tracer
+) -> None:
+    with tracer.start_as_current_span("handle request") as parent:
+        stream = client.chat.completions.create(model="gpt-4o", messages=USER, stream=True)
+    assert isinstance(stream, openai.Stream)
+    assert stream.response.headers["x-request-id"] == "req_7f3a9c"
+    assert [s.name for s in finished()] == ["handle request"]  # the call span is still open
+    with stream as entered:
+        assert entered is stream
+        chunks = list(entered)
+    assert texts(chunks) == STREAM_TEXTS
+    assert all(isinstance(c, openai.types.chat.ChatCompletionChunk) for c in chunks)
+    span = next(s for s in finished() if s.name == "chat gpt-4o")
+    assert span.kind is SpanKind.CLIENT
+    assert span.parent is not None and span.parent.span_id == parent.get_span_context().span_id
+    assert stream_attrs(span) == {
+        **BASE_ATTRS,
+        **STREAM_RESPONSE_ATTRS,
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("stop",),
+        sc.LLMOTEL_USAGE_UNKNOWN: True,
+        **HEADER_ATTRS,
+        **stream_end(4, True, "exhausted"),
+    }
+    assert chunk_events(span) == full_chunk_events()
+    assert_ok(span)
+
+
+def test_stream_captured_text_with_capture(
+    capture_content: None, instrumented: OpenAIInstrumentor, client: openai.OpenAI
+) -> None:
+    list(client.chat.completions.create(model="gpt-4o", messages=USER, stream=True))
+    span = one_span()
+    assert json.loads(attrs(span)[sc.GEN_AI_OUTPUT_MESSAGES]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Hello there"}], "finish_reason": "stop"}
+    ]
+    assert [e.get(sc.EVENT_CHUNK_CONTENT) for e in chunk_events(span)] == [None, "Hello", " there", None]
+
+
+def test_stream_break_and_close(instrumented: OpenAIInstrumentor, client: openai.OpenAI) -> None:
+    stream = client.chat.completions.create(model="gpt-4o", messages=USER, stream=True)
+    for _ in stream:
+        break
+    assert finished() == []
+    stream.close()
+    assert stream.response.is_closed
+    span = one_span()
+    assert stream_attrs(span) == {
+        **BASE_ATTRS,
+        **STREAM_RESPONSE_ATTRS,
+        sc.LLMOTEL_USAGE_UNKNOWN: True,
+        **HEADER_ATTRS,
+        **stream_end(1, False, "closed"),
+    }
+    assert chunk_events(span) == full_chunk_events()[:1]
+    assert_ok(span)
+    stream.close()  # closing again ends nothing more
+    assert len(finished()) == 1
+
+
+def test_stream_with_block_exited_early(instrumented: OpenAIInstrumentor, client: openai.OpenAI) -> None:
+    with client.chat.completions.create(model="gpt-4o", messages=USER, stream=True) as stream:
+        next(stream)
+        next(stream)
+    assert stream.response.is_closed
+    span = one_span()
+    assert stream_attrs(span)[sc.LLMOTEL_STREAM_STOP_REASON] == "context_exit"
+    assert stream_attrs(span)[sc.LLMOTEL_STREAM_COMPLETED] is False
+    assert stream_attrs(span)[sc.LLMOTEL_STREAM_CHUNKS] == 2
+
+
+def test_stream_dropped_without_close_ends_on_garbage_collection(
+    instrumented: OpenAIInstrumentor, client: openai.OpenAI
+) -> None:
+    stream = client.chat.completions.create(model="gpt-4o", messages=USER, stream=True)
+    next(stream)
+    assert finished() == []
+    del stream
+    gc.collect()
+    span = one_span()
+    assert stream_attrs(span) == {
+        **BASE_ATTRS,
+        **STREAM_RESPONSE_ATTRS,
+        sc.LLMOTEL_USAGE_UNKNOWN: True,
+        **HEADER_ATTRS,
+        **stream_end(1, False, "garbage_collected"),
+    }
+
+
+def test_stream_error_from_the_server_mid_stream(
+    instrumented: OpenAIInstrumentor, client: openai.OpenAI, server: FakeOpenAI
+) -> None:
+    server.error_mid_stream = True
+    stream = client.chat.completions.create(model="gpt-4o", messages=USER, stream=True)
+    received = []
+    with pytest.raises(openai.APIError, match="overloaded") as caught:
+        for chunk in stream:
+            received.append(chunk)
+    assert len(received) == 2
+    span = one_span()
+    values = stream_attrs(span)
+    # a stream that broke mid-way keeps what arrived (response id/model), with no usage verdict
+    assert values == {
+        **BASE_ATTRS,
+        sc.GEN_AI_RESPONSE_ID: "chatcmpl-S1",
+        sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-2024-08-06",
+        sc.GEN_AI_REQUEST_STREAM: True,
+        **HEADER_ATTRS,
+        **stream_end(2, False, "error"),
+        sc.ERROR_TYPE: "openai.APIError",
+    }
+    assert span.status.status_code is StatusCode.ERROR
+    [exception] = [e for e in span.events if e.name == "exception"]
+    assert exception.attributes is not None
+    assert exception.attributes["exception.message"] == str(caught.value)
+
+
+async def test_async_stream(
+    instrumented: OpenAIInstrumentor, aclient: openai.AsyncOpenAI, tracer: trace.Tracer
+) -> None:
+    with tracer.start_as_current_span("handle request") as parent:
+        stream = await aclient.chat.completions.create(model="gpt-4o", messages=USER, stream=True)
+    assert isinstance(stream, openai.AsyncStream)
+    assert stream.response.headers["x-request-id"] == "req_7f3a9c"
+    chunks = [chunk async for chunk in stream]
+    assert texts(chunks) == STREAM_TEXTS
+    span = next(s for s in finished() if s.name == "chat gpt-4o")
+    assert span.kind is SpanKind.CLIENT
+    assert span.parent is not None and span.parent.span_id == parent.get_span_context().span_id
+    assert stream_attrs(span) == {
+        **BASE_ATTRS,
+        **STREAM_RESPONSE_ATTRS,
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("stop",),
+        sc.LLMOTEL_USAGE_UNKNOWN: True,
+        **HEADER_ATTRS,
+        **stream_end(4, True, "exhausted"),
+    }
+    assert chunk_events(span) == full_chunk_events()
+
+
+async def test_async_stream_break_and_close(instrumented: OpenAIInstrumentor, aclient: openai.AsyncOpenAI) -> None:
+    stream = await aclient.chat.completions.create(model="gpt-4o", messages=USER, stream=True)
+    async for _ in stream:
+        break
+    assert finished() == []
+    await stream.close()
+    assert stream.response.is_closed
+    span = one_span()
+    assert stream_attrs(span) == {
+        **BASE_ATTRS,
+        **STREAM_RESPONSE_ATTRS,
+        sc.LLMOTEL_USAGE_UNKNOWN: True,
+        **HEADER_ATTRS,
+        **stream_end(1, False, "closed"),
+    }
+
+
+async def test_async_stream_with_block_exited_early(
+    instrumented: OpenAIInstrumentor, aclient: openai.AsyncOpenAI
+) -> None:
+    async with await aclient.chat.completions.create(model="gpt-4o", messages=USER, stream=True) as stream:
+        await stream.__anext__()
+    assert stream.response.is_closed
+    values = stream_attrs(one_span())
+    assert (values[sc.LLMOTEL_STREAM_STOP_REASON], values[sc.LLMOTEL_STREAM_COMPLETED]) == ("context_exit", False)
+
+
+async def test_async_stream_dropped_ends_on_garbage_collection(
+    instrumented: OpenAIInstrumentor, aclient: openai.AsyncOpenAI
+) -> None:
+    stream = await aclient.chat.completions.create(model="gpt-4o", messages=USER, stream=True)
+    await stream.__anext__()
+    response = stream.response
+    del stream
+    gc.collect()
+    values = stream_attrs(one_span())
+    assert values[sc.LLMOTEL_STREAM_STOP_REASON] == "garbage_collected"
+    assert values[sc.LLMOTEL_STREAM_COMPLETED] is False
+    await response.aclose()
+
+
+# --- raw and streaming responses -----------------------------------------------------------------
+
+
+def test_with_raw_response(instrumented: OpenAIInstrumentor, client: openai.OpenAI) -> None:
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=USER)
+    assert raw.headers["x-request-id"] == "req_7f3a9c"
+    completion = raw.parse()
+    assert isinstance(completion, openai.types.chat.ChatCompletion)
+    assert completion.choices[0].message.content == "Paris."
+    span = one_span()
+    assert attrs(span) == {**BASE_ATTRS, **CHAT_RESPONSE_ATTRS, **HEADER_ATTRS}
+    assert_ok(span)
+
+
+def test_with_streaming_response_leaves_the_body_to_the_caller(
+    instrumented: OpenAIInstrumentor, client: openai.OpenAI
+) -> None:
+    with client.chat.completions.with_streaming_response.create(model="gpt-4o", messages=USER) as response:
+        assert response.headers["x-request-id"] == "req_7f3a9c"
+        lines = list(response.iter_lines())
+    assert json.loads("".join(lines)) == CHAT_COMPLETION  # the whole body, unread by llmotel
+    span = one_span()
+    assert attrs(span) == {
+        **BASE_ATTRS,
+        sc.LLMOTEL_USAGE_UNKNOWN: True,
+        "llmotel.openai.raw_response": "streaming",
+        **HEADER_ATTRS,
+    }
+
+
+def test_with_streaming_response_of_a_stream(instrumented: OpenAIInstrumentor, client: openai.OpenAI) -> None:
+    with client.chat.completions.with_streaming_response.create(model="gpt-4o", messages=USER, stream=True) as response:
+        lines = [line for line in response.iter_lines() if line]
+    assert lines == [f"data: {json.dumps(c)}" for c in chat_chunks(False)] + ["data: [DONE]"]
+    assert attrs(one_span()) == {
+        **BASE_ATTRS,
+        sc.GEN_AI_REQUEST_STREAM: True,
+        sc.LLMOTEL_USAGE_UNKNOWN: True,
+        "llmotel.openai.raw_response": "streaming",
+        **HEADER_ATTRS,
+    }
+
+
+# --- the chat.completions.stream() helper --------------------------------------------------------
+
+
+def test_stream_helper(instrumented: OpenAIInstrumentor, client: openai.OpenAI, server: FakeOpenAI) -> None:
+    with client.chat.completions.stream(model="gpt-4o", messages=USER) as stream:
+        events = [event.type for event in stream]
+        final = stream.get_final_completion()
+    assert "content.delta" in events and "content.done" in events
+    assert final.choices[0].message.content == "Hello there"
+    assert server.requests[0].headers["x-stainless-helper-method"] == "chat.completions.stream"
+    span = one_span()
+    assert stream_attrs(span) == {
+        **BASE_ATTRS,
+        **STREAM_RESPONSE_ATTRS,
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("stop",),
+        sc.LLMOTEL_USAGE_UNKNOWN: True,
+        **HEADER_ATTRS,
+        **stream_end(4, True, "exhausted"),
+    }
+
+
+def test_stream_helper_exited_early_ends_the_span_at_exit(
+    instrumented: OpenAIInstrumentor, client: openai.OpenAI
+) -> None:
+    with client.chat.completions.stream(model="gpt-4o", messages=USER) as stream:
+        for _ in stream:
+            break
+    # the `stream` name still holds the helper (and the raw stream): the span must not wait for GC
+    span = one_span()
+    values = stream_attrs(span)
+    assert values[sc.LLMOTEL_STREAM_COMPLETED] is False
+    assert values[sc.LLMOTEL_STREAM_STOP_REASON] == "closed"
+    assert values[sc.LLMOTEL_STREAM_CHUNKS] == 1
+    assert stream is not None  # still referenced here: the span above did not come from its collection
+
+
+async def test_async_stream_helper(instrumented: OpenAIInstrumentor, aclient: openai.AsyncOpenAI) -> None:
+    async with aclient.chat.completions.stream(model="gpt-4o", messages=USER) as stream:
+        final = await stream.get_final_completion()
+    assert final.choices[0].message.content == "Hello there"
+    values = stream_attrs(one_span())
+    assert values[sc.LLMOTEL_STREAM_STOP_REASON] == "exhausted"
+    assert values[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    async with aclient.chat.completions.stream(model="gpt-4o", messages=USER) as stream:
+        async for _ in stream:
+            break
+    second = finished()[1]
+    assert stream_attrs(second)[sc.LLMOTEL_STREAM_STOP_REASON] == "closed"
+
+
+# --- stream usage ---------------------------------------------------------------------------------
+
+
+def test_injected_stream_usage_is_hidden_from_the_caller(
+    instrument: Callable[..., OpenAIInstrumentor], client: openai.OpenAI, server: FakeOpenAI
+) -> None:
+    instrument(inject_stream_usage=True)
+    options = {"include_obfuscation": False}
+    chunks = list(client.chat.completions.create(model="gpt-4o", messages=USER, stream=True, stream_options=options))
+    assert server.requests[0].body["stream_options"] == {"include_obfuscation": False, "include_usage": True}
+    assert options == {"include_obfuscation": False}  # the caller's dict is not changed
+    assert texts(chunks) == STREAM_TEXTS  # no usage-only chunk
+    assert all(c.choices for c in chunks)
+    span = one_span()
+    assert stream_attrs(span) == {
+        **BASE_ATTRS,
+        **STREAM_RESPONSE_ATTRS,
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("stop",),
+        **STREAM_USAGE_ATTRS,
+        **HEADER_ATTRS,
+        **stream_end(4, True, "exhausted"),
+    }
+    assert chunk_events(span) == full_chunk_events()
+
+
+def test_injected_stream_usage_from_the_environment(
+    env: Callable[..., None],
+    instrument: Callable[..., OpenAIInstrumentor],
+    client: openai.OpenAI,
+    server: FakeOpenAI,
+) -> None:
+    env(LLMOTEL_OPENAI_STREAM_USAGE="true")
+    instrument()
+    chunks = list(client.chat.completions.create(model="gpt-4o", messages=USER, stream=True))
+    assert server.requests[0].body["stream_options"] == {"include_usage": True}
+    assert len(chunks) == 4
+    assert stream_attrs(one_span())[sc.GEN_AI_USAGE_INPUT_TOKENS] == 19
+
+
+async def test_injected_stream_usage_async_legacy_completions_and_chat(
+    instrument: Callable[..., OpenAIInstrumentor], aclient: openai.AsyncOpenAI, server: FakeOpenAI
+) -> None:
+    instrument(inject_stream_usage=True)
+    stream = await aclient.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say this is a test", stream=True)
+    chunks = [chunk async for chunk in stream]
+    assert server.requests[0].body["stream_options"] == {"include_usage": True}
+    assert [c.choices[0].text for c in chunks] == ["This", " is", " a test"]
+    values = stream_attrs(one_span("text_completion gpt-3.5-turbo-instruct"))
+    assert values[sc.GEN_AI_USAGE_INPUT_TOKENS] == 5
+    assert values[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 7
+    assert values[sc.LLMOTEL_STREAM_CHUNKS] == 3
+
+    stream = await aclient.chat.completions.create(model="gpt-4o", messages=USER, stream=True)
+    chunks = [chunk async for chunk in stream]
+    assert server.requests[1].body["stream_options"] == {"include_usage": True}
+    assert texts(chunks) == STREAM_TEXTS
+    chat_span = finished()[1]
+    assert {k: stream_attrs(chat_span)[k] for k in STREAM_USAGE_ATTRS} == STREAM_USAGE_ATTRS
+
+
+def test_usage_the_caller_asked_for_reaches_the_caller(
+    instrument: Callable[..., OpenAIInstrumentor], client: openai.OpenAI, server: FakeOpenAI
+) -> None:
+    instrument(inject_stream_usage=True)
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o", messages=USER, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert server.requests[0].body["stream_options"] == {"include_usage": True}
+    assert len(chunks) == 5
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.prompt_tokens == 19
+    values = stream_attrs(one_span())
+    assert {k: values[k] for k in STREAM_USAGE_ATTRS} == STREAM_USAGE_ATTRS
+    assert values[sc.LLMOTEL_STREAM_CHUNKS] == 5
+    assert sc.LLMOTEL_USAGE_UNKNOWN not in values
+
+
+def test_stream_without_usage_says_usage_unknown(
+    instrumented: OpenAIInstrumentor, client: openai.OpenAI, server: FakeOpenAI
+) -> None:
+    chunks = list(client.chat.completions.create(model="gpt-4o", messages=USER, stream=True))
+    assert "stream_options" not in server.requests[0].body  # nothing injected by default
+    assert len(chunks) == 4
+    values = stream_attrs(one_span())
+    assert values[sc.LLMOTEL_USAGE_UNKNOWN] is True
+    assert not [k for k in values if k.startswith("gen_ai.usage.")]
+
+
+# --- legacy completions, Responses API, embeddings -----------------------------------------------
+
+
+def test_legacy_completion(instrumented: OpenAIInstrumentor, client: openai.OpenAI) -> None:
+    completion = client.completions.create(
+        model="gpt-3.5-turbo-instruct", prompt="Say this is a test", max_tokens=7, temperature=0
+    )
+    assert completion.choices[0].text == "\n\nThis is indeed a test"
+    span = one_span("text_completion gpt-3.5-turbo-instruct")
+    assert attrs(span) == {
+        **BASE_ATTRS,
+        sc.GEN_AI_OPERATION_NAME: "text_completion",
+        sc.GEN_AI_REQUEST_MODEL: "gpt-3.5-turbo-instruct",
+        sc.GEN_AI_REQUEST_MAX_TOKENS: 7,
+        sc.GEN_AI_REQUEST_TEMPERATURE: 0.0,
+        sc.GEN_AI_RESPONSE_ID: "cmpl-uqkvlQyYK7bGYrRHQ0eXlWi7",
+        sc.GEN_AI_RESPONSE_MODEL: "gpt-3.5-turbo-instruct",
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("length",),
+        sc.GEN_AI_USAGE_INPUT_TOKENS: 5,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 7,
+        **HEADER_ATTRS,
+    }
+    assert_ok(span)
+
+
+RESPONSE_ATTRS = {
+    **BASE_ATTRS,
+    sc.GEN_AI_REQUEST_MODEL: "gpt-4.1",
+    sc.GEN_AI_REQUEST_MAX_TOKENS: 100,
+    sc.GEN_AI_REQUEST_TEMPERATURE: 0.7,
+    sc.GEN_AI_RESPONSE_ID: "resp_67ccd2bed1ec8190",
+    sc.GEN_AI_RESPONSE_MODEL: "gpt-4.1-2025-04-14",
+    sc.GEN_AI_RESPONSE_FINISH_REASONS: ("stop",),
+    sc.GEN_AI_USAGE_INPUT_TOKENS: 36,
+    sc.GEN_AI_USAGE_OUTPUT_TOKENS: 87,
+    sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 4,
+    sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 10,
+}
+
+
+def test_responses_api(instrumented: OpenAIInstrumentor, client: openai.OpenAI) -> None:
+    response = client.responses.create(
+        model="gpt-4.1", input="Tell me a story", instructions="Be brief.", max_output_tokens=100, temperature=0.7
+    )
+    assert response.output_text == "Once upon a time."
+    span = one_span("chat gpt-4.1")
+    assert attrs(span) == {**RESPONSE_ATTRS, **HEADER_ATTRS}
+    assert_ok(span)
+
+
+def test_responses_api_with_capture(
+    capture_content: None, instrumented: OpenAIInstrumentor, client: openai.OpenAI
+) -> None:
+    client.responses.create(model="gpt-4.1", input="Tell me a story", instructions="Be brief.")
+    values = attrs(one_span("chat gpt-4.1"))
+    assert json.loads(values[sc.GEN_AI_INPUT_MESSAGES]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "Tell me a story"}]}
+    ]
+    assert json.loads(values[sc.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": "Be brief."}]
+    assert json.loads(values[sc.GEN_AI_OUTPUT_MESSAGES]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Once upon a time."}], "finish_reason": "stop"}
+    ]
+
+
+def test_responses_api_stream(instrumented: OpenAIInstrumentor, client: openai.OpenAI) -> None:
+    stream = client.responses.create(
+        model="gpt-4.1", input="Tell me a story", max_output_tokens=100, temperature=0.7, stream=True
+    )
+    assert isinstance(stream, openai.Stream)
+    events = list(stream)
+    assert [e.type for e in events] == [e["type"] for e in response_events()]
+    span = one_span("chat gpt-4.1")
+    assert stream_attrs(span) == {
+        **RESPONSE_ATTRS,
+        sc.GEN_AI_REQUEST_STREAM: True,
+        **HEADER_ATTRS,
+        **stream_end(10, True, "exhausted"),  # 10 chunks, 10 events (the default cap): none dropped
+    }
+    sizes = [(e[sc.EVENT_CHUNK_INDEX], e[sc.EVENT_CHUNK_SIZE]) for e in chunk_events(span)]
+    assert [index for index, _ in sizes] == list(range(10))
+    assert sizes[4] == (4, 9)
+    assert chunk_events(span)[-1][sc.EVENT_CHUNK_FINISH_REASON] == "stop"
+
+
+def test_responses_stream_helper(instrumented: OpenAIInstrumentor, client: openai.OpenAI) -> None:
+    with client.responses.stream(model="gpt-4.1", input="Tell me a story") as stream:
+        final = stream.get_final_response()
+    assert final.output_text == "Once upon a time."
+    values = stream_attrs(one_span("chat gpt-4.1"))
+    assert values[sc.LLMOTEL_STREAM_STOP_REASON] == "exhausted"
+    assert values[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 87
+    with client.responses.stream(model="gpt-4.1", input="Tell me a story") as stream:
+        for _ in stream:
+            break
+    assert len(finished()) == 2  # ended at exit, not left to garbage collection
+    assert stream_attrs(finished()[1])[sc.LLMOTEL_STREAM_STOP_REASON] == "closed"
+
+
+async def test_async_responses_stream_helper(instrumented: OpenAIInstrumentor, aclient: openai.AsyncOpenAI) -> None:
+    async with aclient.responses.stream(model="gpt-4.1", input="Tell me a story") as stream:
+        async for _ in stream:
+            break
+    values = stream_attrs(one_span("chat gpt-4.1"))
+    assert (values[sc.LLMOTEL_STREAM_STOP_REASON], values[sc.LLMOTEL_STREAM_CHUNKS]) == ("closed", 1)
+
+
+async def test_async_responses_api(instrumented: OpenAIInstrumentor, aclient: openai.AsyncOpenAI) -> None:
+    response = await aclient.responses.create(
+        model="gpt-4.1", input="Tell me a story", max_output_tokens=100, temperature=0.7
+    )
+    assert response.id == "resp_67ccd2bed1ec8190"
+    assert attrs(one_span("chat gpt-4.1")) == {**RESPONSE_ATTRS, **HEADER_ATTRS}
+
+
+EMBEDDING_ATTRS = {
+    **BASE_ATTRS,
+    sc.GEN_AI_OPERATION_NAME: "embeddings",
+    sc.GEN_AI_REQUEST_MODEL: "text-embedding-3-small",
+    sc.GEN_AI_RESPONSE_MODEL: "text-embedding-3-small",
+    sc.GEN_AI_USAGE_INPUT_TOKENS: 8,
+    "gen_ai.embeddings.dimension.count": 4,
+    **HEADER_ATTRS,
+}
+
+
+def test_embeddings(instrumented: OpenAIInstrumentor, client: openai.OpenAI, server: FakeOpenAI) -> None:
+    result = client.embeddings.create(model="text-embedding-3-small", input=["first", "second"])
+    assert server.requests[0].body["encoding_format"] == "base64"  # what the SDK asks for by default
+    assert len(result.data) == 2 and result.data[0].embedding == pytest.approx(EMBEDDING)
+    span = one_span("embeddings text-embedding-3-small")
+    assert attrs(span) == EMBEDDING_ATTRS
+    assert_ok(span)
+
+
+async def test_async_embeddings(instrumented: OpenAIInstrumentor, aclient: openai.AsyncOpenAI) -> None:
+    await aclient.embeddings.create(model="text-embedding-3-small", input="one", encoding_format="float")
+    assert attrs(one_span("embeddings text-embedding-3-small")) == EMBEDDING_ATTRS
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+def spy_on_status_errors(client: Any, monkeypatch: pytest.MonkeyPatch) -> list[BaseException]:
+    """Record every status error the SDK builds, so the test can prove the caller got that object."""
+    made: list[BaseException] = []
+    build = client._make_status_error_from_response
+
+    def spy(response: Any) -> Any:
+        error = build(response)
+        made.append(error)
+        return error
+
+    monkeypatch.setattr(client, "_make_status_error_from_response", spy)
+    return made
+
+
+def exception_event(span: ReadableSpan) -> dict[str, Any]:
+    [event] = [e for e in span.events if e.name == "exception"]
+    return dict(event.attributes or {})
+
+
+def test_rate_limited(
+    instrumented: OpenAIInstrumentor, client: openai.OpenAI, server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.fail_with = 429
+    made = spy_on_status_errors(client, monkeypatch)
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="gpt-4o", messages=USER, temperature=0.2)
+    assert made == [caught.value] and made[0] is caught.value  # the SDK's own exception object, unchanged
+    assert caught.value.status_code == 429
+    assert type(caught.value).__module__ == "openai"
+    span = one_span()
+    assert attrs(span) == {
+        **BASE_ATTRS,
+        sc.GEN_AI_REQUEST_TEMPERATURE: 0.2,
+        sc.ERROR_TYPE: "openai.RateLimitError",
+        "http.response.status_code": 429,
+        "llmotel.response.request_id": "req_429",
+        "llmotel.ratelimit.requests.limit": 500,
+        "llmotel.ratelimit.requests.remaining": 0,
+        "llmotel.ratelimit.requests.reset": "120ms",
+        "llmotel.ratelimit.tokens.limit": 30000,
+        "llmotel.ratelimit.tokens.remaining": 0,
+        "llmotel.ratelimit.tokens.reset": "1s",
+        "llmotel.ratelimit.retry_after": 2,
+    }
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description is not None and span.status.description.startswith("RateLimitError: ")
+    event = exception_event(span)
+    assert event["exception.type"] == "openai.RateLimitError"
+    assert event["exception.message"] == str(caught.value)
+    assert event["exception.escaped"] == "True"
+
+
+def test_server_error(
+    instrumented: OpenAIInstrumentor, client: openai.OpenAI, server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.fail_with = 500
+    made = spy_on_status_errors(client, monkeypatch)
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model="gpt-4o", messages=USER)
+    assert made[0] is caught.value
+    assert len(server.requests) == 1  # max_retries=0
+    span = one_span()
+    assert attrs(span) == {
+        **BASE_ATTRS,
+        sc.ERROR_TYPE: "openai.InternalServerError",
+        "http.response.status_code": 500,
+        "llmotel.response.request_id": "req_500",
+    }
+    assert span.status.status_code is StatusCode.ERROR
+    assert exception_event(span)["exception.type"] == "openai.InternalServerError"
+
+
+def test_timeout(instrumented: OpenAIInstrumentor, client: openai.OpenAI, server: FakeOpenAI) -> None:
+    server.timeout_error = httpx.ReadTimeout("timed out")
+    with pytest.raises(openai.APITimeoutError) as caught:
+        client.chat.completions.create(model="gpt-4o", messages=USER)
+    assert caught.value.__cause__ is server.timeout_error  # the chain the SDK built, untouched
+    span = one_span()
+    assert attrs(span) == {**BASE_ATTRS, sc.ERROR_TYPE: "openai.APITimeoutError"}
+    assert span.status.status_code is StatusCode.ERROR
+    assert exception_event(span)["exception.type"] == "openai.APITimeoutError"
+
+
+async def test_async_rate_limited(
+    instrumented: OpenAIInstrumentor,
+    aclient: openai.AsyncOpenAI,
+    server: FakeOpenAI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server.fail_with = 429
+    made = spy_on_status_errors(aclient, monkeypatch)
+    with pytest.raises(openai.RateLimitError) as caught:
+        await aclient.chat.completions.create(model="gpt-4o", messages=USER, stream=True)
+    assert made[0] is caught.value
+    span = one_span()
+    values = attrs(span)
+    assert values[sc.ERROR_TYPE] == "openai.RateLimitError"
+    assert values["http.response.status_code"] == 429
+    assert values["llmotel.ratelimit.requests.remaining"] == 0
+    assert values[sc.GEN_AI_REQUEST_STREAM] is True
+    assert span.status.status_code is StatusCode.ERROR
+
+
+# --- suppression, de-duplication, metrics ---------------------------------------------------------
+
+
+def test_suppressed_instrumentation_makes_no_span(
+    instrumented: OpenAIInstrumentor, client: openai.OpenAI, server: FakeOpenAI
+) -> None:
+    with suppress_instrumentation():
+        client.chat.completions.create(model="gpt-4o", messages=USER)
+        list(client.chat.completions.create(model="gpt-4o", messages=USER, stream=True))
+        client.embeddings.create(model="text-embedding-3-small", input="x")
+    assert len(server.requests) == 3
+    assert finished() == []
+    client.chat.completions.create(model="gpt-4o", messages=USER)
+    one_span()  # and tracing is back after the block
+
+
+class Assistant:
+    """A user's wrapper class, traced with the decorator, around the instrumented openai client."""
+
+    def __init__(self, client: openai.OpenAI, tracer: trace.Tracer) -> None:
+        self.client = client
+        self.tracer = tracer
+        self.model = "gpt-4o"
+
+    @llmotel.trace_chat(provider="openai")
+    def answer(self, messages: Any, use_tool: bool = False) -> Any:
+        completion = self.client.chat.completions.create(model=self.model, messages=messages)
+        if use_tool:
+            with self.tracer.start_as_current_span("execute_tool lookup"):
+                self.client.chat.completions.create(model=self.model, messages=messages, seed=1)
+        return completion
+
+
+def test_decorated_wrapper_makes_one_span(
+    instrumented: OpenAIInstrumentor, client: openai.OpenAI, tracer: trace.Tracer, server: FakeOpenAI
+) -> None:
+    Assistant(client, tracer).answer(USER)
+    assert len(server.requests) == 1
+    span = one_span()  # the decorated method's span; the SDK call inside it made none
+    assert attrs(span) == {
+        sc.GEN_AI_OPERATION_NAME: "chat",
+        sc.GEN_AI_PROVIDER_NAME: "openai",
+        sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
+        "llmotel.model.model": "gpt-4o",
+        **CHAT_RESPONSE_ATTRS,
+        **HEADER_ATTRS,  # the instrumented SDK still reports its response headers to the outer span
+    }
+
+
+def test_call_inside_a_tool_span_gets_its_own_span(
+    instrumented: OpenAIInstrumentor, client: openai.OpenAI, tracer: trace.Tracer
+) -> None:
+    Assistant(client, tracer).answer(USER, use_tool=True)
+    assert sorted(s.name for s in finished()) == ["chat gpt-4o", "chat gpt-4o", "execute_tool lookup"]
+    spans = {s.name: s for s in finished()}
+    outer = next(s for s in finished() if s.name == "chat gpt-4o" and "llmotel.model.model" in attrs(s))
+    inner = next(s for s in finished() if s.name == "chat gpt-4o" and s is not outer)
+    tool = spans["execute_tool lookup"]
+    assert tool.parent is not None and tool.parent.span_id == outer.context.span_id
+    assert inner.parent is not None and inner.parent.span_id == tool.context.span_id
+    assert inner.kind is SpanKind.CLIENT
+    assert attrs(inner) == {**BASE_ATTRS, sc.GEN_AI_REQUEST_SEED: 1, **CHAT_RESPONSE_ATTRS, **HEADER_ATTRS}
+
+
+def test_metrics(instrumented: OpenAIInstrumentor, client: openai.OpenAI) -> None:
+    client.chat.completions.create(model="gpt-4o", messages=USER)
+    metric_attrs = {
+        sc.GEN_AI_OPERATION_NAME: "chat",
+        sc.GEN_AI_PROVIDER_NAME: "openai",
+        sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
+        sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-2024-08-06",
+        sc.SERVER_ADDRESS: HOST,
+        sc.SERVER_PORT: PORT,
+    }
+    span = one_span()
+    [duration] = metric_points(sc.METRIC_OPERATION_DURATION)
+    assert dict(duration.attributes) == metric_attrs
+    assert duration.count == 1
+    assert span.start_time is not None and span.end_time is not None
+    assert 0 < duration.sum <= (span.end_time - span.start_time) / 1e9
+    tokens = {p.attributes[sc.GEN_AI_TOKEN_TYPE]: p for p in metric_points(sc.METRIC_TOKEN_USAGE)}
+    assert sorted(tokens) == ["input", "output"]
+    assert (tokens["input"].sum, tokens["input"].count) == (1117, 1)
+    assert (tokens["output"].sum, tokens["output"].count) == (46, 1)
+    assert dict(tokens["input"].attributes) == {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "input"}
+
+
+def test_error_metrics(instrumented: OpenAIInstrumentor, client: openai.OpenAI, server: FakeOpenAI) -> None:
+    server.fail_with = 500
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(model="gpt-4o", messages=USER)
+    [duration] = metric_points(sc.METRIC_OPERATION_DURATION)
+    assert dict(duration.attributes) == {**BASE_ATTRS, sc.ERROR_TYPE: "openai.InternalServerError"}
+    assert metric_points(sc.METRIC_TOKEN_USAGE) == []
