@@ -263,9 +263,23 @@ def check_demo_trace(spans: list[dict[str, Any]], service: str = "llmotel-demo")
     # the chain: a root INTERNAL span with the first chat, the tool, the failed chat and the retry
     chain = only(spans, name="invoke_workflow weather-agent")
     assert chain["kind"] == "INTERNAL" and chain["parent_span_id"] is None and chain["status"]["code"] != 2
-    assert chain["attributes"] == {"gen_ai.operation.name": "invoke_workflow", "gen_ai.workflow.name": "weather-agent"}
-    assert [e["name"] for e in chain["events"]] == ["llmotel.retry"]
-    assert chain["events"][0]["attributes"]["error.type"] == "FakeRateLimitError"
+    assert chain["attributes"] == {
+        "gen_ai.operation.name": "invoke_workflow",
+        "gen_ai.workflow.name": "weather-agent",
+        "gen_ai.usage.input_tokens": 16 + 24,  # running totals of the chain's successful LLM calls
+        "gen_ai.usage.output_tokens": 6 + 6,
+    }
+    assert [e["name"] for e in chain["events"]] == [  # the chain's callbacks, in the order they fired
+        "llmotel.tool.call_identified",
+        "llmotel.chain.tool_response_created",
+        "llmotel.retry",
+        "llmotel.chain.message_processed",
+    ]
+    assert chain["events"][0]["attributes"] == {
+        "gen_ai.tool.name": "get_weather",
+        "gen_ai.tool.call.id": "call_weather_1",
+    }
+    assert chain["events"][2]["attributes"]["error.type"] == "FakeRateLimitError"
     children = sorted(
         (s for s in spans if s["parent_span_id"] == chain["span_id"]), key=lambda s: s["start_time_unix_nano"]
     )
@@ -279,6 +293,8 @@ def check_demo_trace(spans: list[dict[str, Any]], service: str = "llmotel-demo")
         "gen_ai.tool.name": "get_weather",
         "gen_ai.tool.call.id": "call_weather_1",
         "gen_ai.tool.type": "function",
+        "gen_ai.tool.description": "The demo's tool.",
+        "llmotel.tool.completed": True,
     }
     assert rate_limited["status"]["code"] == 2
     assert rate_limited["attributes"]["error.type"] == "llmotel.cli.demo.FakeRateLimitError"

@@ -18,12 +18,13 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
-from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from llmotel import semconv as sc
+from llmotel.callbacks import Callbacks, TracingHandler, trace_chain
 from llmotel.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from llmotel.export.console import ConsoleTraceExporter
 from llmotel.export.setup import ConfigurationError, configure, export_timeout, sdk_disabled
+from llmotel.telemetry.chains import add_event
 from llmotel.wrap.decorators import trace_chat, trace_completion
 
 PROVIDER = "llmotel.fake"
@@ -140,42 +141,44 @@ def get_weather(city: str) -> str:
 
 
 def weather_chain(llm: FakeChatModel, tracer: trace.Tracer, max_retries: int = 2) -> str:
-    """A small tool-calling chain: model → tool → model, retrying after a rate-limit error."""
-    with tracer.start_as_current_span(
-        "invoke_workflow weather-agent",
-        kind=SpanKind.INTERNAL,
-        attributes={sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_WORKFLOW, sc.GEN_AI_WORKFLOW_NAME: "weather-agent"},
-    ) as chain_span:
+    """A small tool-calling chain: model → tool → model, retrying after a rate-limit error.
+
+    It reports its lifecycle through llmotel's chain callbacks; the tracing handler turns them into
+    span events and the ``execute_tool`` span under the chain span.
+    """
+    handlers = Callbacks(TracingHandler())
+    chain = {"name": "weather-agent"}  # stands for the application's chain object
+    with trace_chain("weather-agent", chain=chain) as run:
         messages: list[dict[str, Any]] = [{"role": "user", "content": "What's the weather in Paris?"}]
         first = llm.chat(messages, tools=[WEATHER_TOOL])
-        call = first["choices"][0]["message"]["tool_calls"][0]
-        messages.append(first["choices"][0]["message"])
-        with tracer.start_as_current_span(
-            f"execute_tool {call['function']['name']}",
-            kind=SpanKind.INTERNAL,
-            attributes={
-                sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL,
-                sc.GEN_AI_TOOL_NAME: call["function"]["name"],
-                sc.GEN_AI_TOOL_CALL_ID: call["id"],
-                sc.GEN_AI_TOOL_TYPE: "function",
-            },
-        ) as tool_span:
-            result = get_weather("Paris")
-            tool_span.set_status(Status(StatusCode.OK))
-        messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
+        reply = first["choices"][0]["message"]
+        call = reply["tool_calls"][0]
+        handlers.fire("on_tool_call_identified", chain, call, get_weather)
+        messages.append(reply)
+        handlers.fire("on_tool_execution_started", chain, call, get_weather)
+        result = get_weather("Paris")
+        handlers.fire("on_tool_execution_completed", chain, call, result)
+        tool_message = {"role": "tool", "tool_call_id": call["id"], "content": result}
+        handlers.fire("on_tool_response_created", chain, tool_message)
+        messages.append(tool_message)
         llm.fail_next(FakeRateLimitError("429 Too Many Requests: rate limit reached, retry after 0.01s"))
         for attempt in range(max_retries + 1):
             try:
                 final = llm.chat(messages)
                 break
             except FakeRateLimitError as exc:
-                chain_span.add_event(
-                    "llmotel.retry", {"llmotel.retry.attempt": attempt + 1, sc.ERROR_TYPE: type(exc).__qualname__}
+                add_event(
+                    run.span,
+                    "llmotel.retry",
+                    {"llmotel.retry.attempt": attempt + 1, sc.ERROR_TYPE: type(exc).__qualname__},
                 )
                 time.sleep(llm._latency)
         else:  # pragma: no cover - the demo retries once and succeeds
+            handlers.fire("on_retries_exceeded", chain)
             raise RuntimeError("retries exceeded")
-        return str(final["choices"][0]["message"]["content"])
+        answer = final["choices"][0]["message"]
+        handlers.fire("on_message_processed", chain, answer)
+        return str(answer["content"])
 
 
 def run_workload(llm: FakeChatModel, tracer: trace.Tracer) -> int:
