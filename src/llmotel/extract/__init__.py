@@ -28,10 +28,14 @@ class Extractor:
         """Fill the request facts (model, parameters, server) before the call is made."""
         fields = request.fields_of(instance)
         if call.request_model is None:
-            call.request_model = request.request_model(kwargs, instance, fields)
+            model = kwargs.get("model")
+            call.request_model = model if type(model) is str else request.request_model(kwargs, instance, fields)
         params = request.request_params(kwargs, fields)
         if params:
-            call.params.update(params)
+            if call.params:
+                call.params.update(params)
+            else:
+                call.params = params
         if kwargs.get("stream") is True:
             call.stream = True
         if fields:

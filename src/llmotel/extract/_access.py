@@ -41,6 +41,8 @@ def count(value: Any) -> int | None:
 
 def as_int(value: Any) -> int | None:
     """An int64-safe integer, else ``None`` (bools are not numbers here)."""
+    if type(value) is int:
+        return value if -_MAX_INT64 <= value <= _MAX_INT64 else None
     if isinstance(value, int) and not isinstance(value, bool) and -_MAX_INT64 <= value <= _MAX_INT64:
         return int(value)
     return None
@@ -48,6 +50,8 @@ def as_int(value: Any) -> int | None:
 
 def as_float(value: Any) -> float | None:
     """A finite float (ints accepted), else ``None``."""
+    if type(value) is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):

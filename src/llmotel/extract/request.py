@@ -45,12 +45,23 @@ _ALIASES: dict[str, tuple[str, Callable[[Any], Any]]] = {
 """Argument name -> (attribute key, converter)."""
 
 
+_no_fields: set[type] = set()
+"""Classes whose instances have no ``__dict__`` (``__slots__``): looked up once, not per call."""
+
+
 def fields_of(instance: Any) -> Mapping[str, Any]:
     """The instance's own field values (``__dict__``), or an empty mapping."""
     if instance is None:
         return _EMPTY
+    cls = type(instance)
+    if cls in _no_fields:
+        return _EMPTY
     d = getattr(instance, "__dict__", None)
-    return d if isinstance(d, dict) else _EMPTY
+    if isinstance(d, dict):
+        return d
+    if len(_no_fields) < 1024:
+        _no_fields.add(cls)
+    return _EMPTY
 
 
 def request_params(kwargs: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,8 +18,19 @@ def usage_from(obj: Any) -> Usage | None:
     """Token usage from an OpenAI, Anthropic, Responses-API or dict-shaped usage object."""
     if obj is None:
         return None
-    prompt = get(obj, "prompt_tokens")
-    completion = get(obj, "completion_tokens")
+    if type(obj) is dict:
+        prompt = obj.get("prompt_tokens")
+        completion = obj.get("completion_tokens")
+        if (
+            type(prompt) is int
+            and type(completion) is int
+            and "prompt_tokens_details" not in obj
+            and "completion_tokens_details" not in obj
+        ):  # the plain OpenAI dict: no details to read
+            return Usage(count(prompt), count(completion)) if prompt >= 0 or completion >= 0 else None
+    else:
+        prompt = get(obj, "prompt_tokens")
+        completion = get(obj, "completion_tokens")
     if prompt is not None or completion is not None:  # OpenAI chat / completions
         usage = Usage(count(prompt), count(completion))
         details = get(obj, "prompt_tokens_details")
@@ -67,6 +78,8 @@ def read_response(call: LLMCall, response: Any, capture: bool) -> None:
         if capture:
             call.output_messages = [content.output_message(response, "stop")]
         return
+    if not capture and type(response) is dict and "raw" not in response and _read_openai_dict(call, response):
+        return
     raw = get(response, "raw")
     if ((raw is not None and raw is not response) or isinstance(get(response, "additional_kwargs"), Mapping)) and (
         get(response, "message") is not None or get(response, "text") is not None
@@ -76,7 +89,35 @@ def read_response(call: LLMCall, response: Any, capture: bool) -> None:
     _read_provider(call, response, capture)
 
 
+def _read_openai_dict(call: LLMCall, response: dict[str, Any]) -> bool:
+    """Fast path for the most common shape, an OpenAI-style dict with plain choices (no capture).
+
+    Returns False when the dict is not that simple, and the general path takes over.
+    """
+    choices = response.get("choices")
+    usage = response.get("usage")
+    if not isinstance(choices, list) or (usage is not None and type(usage) is not dict):
+        return False
+    reasons = []
+    for choice in choices:
+        if type(choice) is not dict:
+            return False
+        reason = choice.get("finish_reason")
+        reasons.append(reason if type(reason) is str else None)
+    if call.response_id is None:
+        call.response_id = as_str(response.get("id"))
+    if call.response_model is None:
+        call.response_model = as_str(response.get("model"))
+    if usage:
+        add_usage(call, usage_from(usage))
+    if any(reasons):
+        call.finish_reasons = [r or "error" for r in reasons]
+    return True
+
+
 def _read_provider(call: LLMCall, response: Any, capture: bool) -> None:
+    if not capture and type(response) is dict and _read_openai_dict(call, response):
+        return
     if call.response_id is None:
         call.response_id = as_str(get(response, "id"))
     if call.response_model is None:

@@ -31,9 +31,10 @@ TOKEN_BUCKETS = (
 class GenAIMetrics:
     """The four GenAI client histograms, created once per meter."""
 
-    __slots__ = ("duration", "time_per_output_chunk", "time_to_first_chunk", "token_usage")
+    __slots__ = ("_active", "duration", "time_per_output_chunk", "time_to_first_chunk", "token_usage")
 
     def __init__(self, meter: Meter) -> None:
+        self._active = False
         self.duration: Histogram = meter.create_histogram(
             sc.METRIC_OPERATION_DURATION,
             unit="s",
@@ -61,9 +62,12 @@ class GenAIMetrics:
 
     def active(self) -> bool:
         """False while only the API's proxy or no-op meter provider is behind the instruments
-        (nothing would be recorded: skip building attributes)."""
+        (nothing would be recorded: skip building attributes). Once true, it stays true."""
+        if self._active:
+            return True
         real = getattr(self.duration, "_real_instrument", self.duration)
-        return real is not None and "NoOp" not in type(real).__name__
+        self._active = real is not None and "NoOp" not in type(real).__name__
+        return self._active
 
     def record(
         self,

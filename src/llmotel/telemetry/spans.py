@@ -61,11 +61,15 @@ def inside_inference(ctx: otel_context.Context | None = None) -> bool:
 
 
 def _llm_context(base: otel_context.Context, span: trace.Span, llm: LLMSpan) -> otel_context.Context:
-    """The context an LLM call runs in: ``base`` plus the span and the inference marker (one copy)."""
-    values = dict(base)
-    values[_SPAN_KEY] = span
-    values[INFERENCE_SPAN_KEY] = llm
-    return otel_context.Context(values)
+    """The context an LLM call runs in: ``base`` plus the span and the inference marker.
+
+    Built with one copy (``set_value`` twice would make two); ``Context`` forbids item assignment,
+    so the new, not yet shared, copy is filled through ``dict.__setitem__``.
+    """
+    ctx = otel_context.Context(base)
+    dict.__setitem__(ctx, _SPAN_KEY, span)
+    dict.__setitem__(ctx, INFERENCE_SPAN_KEY, llm)
+    return ctx
 
 
 def active_llm_span() -> LLMSpan | None:
@@ -114,6 +118,7 @@ class LLMSpan:
         "_lock",
         "_pending",
         "_run",
+        "_settings",
         "_start_perf",
         "_start_wall",
         "call",
@@ -150,7 +155,7 @@ class LLMSpan:
         self._cap = 0
         self._start_wall = 0
         self._pending: dict[str, Any] | None = None
-        s = settings()
+        self._settings = s = settings()
         self.recording = recording = span.is_recording()
         self.capture = capture = recording and s.capture_content
         if recording:
@@ -229,7 +234,7 @@ class LLMSpan:
                     internal_error("response attributes", internal)
                 if self.capture and exc is None:
                     try:  # content that cannot be serialized loses only the content
-                        attrs.update(attrs_.content_attributes(call, settings().content_max_length, output=True))
+                        attrs.update(attrs_.content_attributes(call, self._settings.content_max_length, output=True))
                     except Exception as internal:
                         internal_error("output content", internal)
                 if error is not None:
@@ -242,7 +247,7 @@ class LLMSpan:
         if self._run is not None:
             self._run.llm_finished(self)
         metrics = self.telemetry.metrics
-        if settings().metrics_enabled and metrics.active():
+        if self._settings.metrics_enabled and metrics.active():
             try:
                 metrics.record(
                     attrs_.metric_attributes(call, error),
@@ -281,7 +286,7 @@ class LLMSpan:
         call.stream_state = StreamState()
         self._lock = threading.Lock()
         if self.recording:
-            self._cap = settings().stream_chunk_events
+            self._cap = self._settings.stream_chunk_events
             self._start_wall = time_ns() - (perf_counter_ns() - self._start_perf)
 
     def chunk(self, chunk: Any) -> None:

@@ -19,13 +19,14 @@ import wrapt
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_current
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from llmotel import semconv as sc
 from llmotel._safety import internal_error
 from llmotel.extract import DEFAULT_EXTRACTOR, Extractor
 from llmotel.extract.request import infer_provider
 from llmotel.records import LLMCall
-from llmotel.telemetry.spans import LLMSpan, Telemetry, inside_inference
+from llmotel.telemetry.spans import INFERENCE_SPAN_KEY, LLMSpan, Telemetry
 from llmotel.wrap.streams import AsyncStreamProxy, SyncStreamProxy
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,7 +44,8 @@ def should_trace() -> bool:
     ctx = get_current()
     if ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_LEGACY_SUPPRESS_KEY):
         return False
-    return not inside_inference(ctx)
+    outer: Any = ctx.get(INFERENCE_SPAN_KEY)
+    return outer is None or outer.span is not ctx.get(_SPAN_KEY)
 
 
 ModelOption = str | Callable[..., Any] | None
