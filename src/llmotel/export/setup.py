@@ -26,6 +26,7 @@ to ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``.
 from __future__ import annotations
 
 import atexit
+import importlib
 import logging
 import os
 import threading
@@ -138,50 +139,48 @@ def _http_signal_endpoint(endpoint: str, signal: str) -> str:
     return endpoint if endpoint.rstrip("/").endswith(path) else endpoint.rstrip("/") + path
 
 
-def otlp_span_exporter(
-    protocol: str, *, endpoint: str | None = None, headers: dict[str, str] | None = None, timeout: float | None = None
-) -> SpanExporter:
-    """An OTLP span exporter; unset arguments are read by the exporter from the environment."""
+_OTLP_CLASSES = {
+    ("traces", GRPC): ("opentelemetry.exporter.otlp.proto.grpc.trace_exporter", "OTLPSpanExporter"),
+    ("traces", HTTP): ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLPSpanExporter"),
+    ("metrics", GRPC): ("opentelemetry.exporter.otlp.proto.grpc.metric_exporter", "OTLPMetricExporter"),
+    ("metrics", HTTP): ("opentelemetry.exporter.otlp.proto.http.metric_exporter", "OTLPMetricExporter"),
+}
+
+
+def _otlp_exporter(
+    signal: str, protocol: str, endpoint: str | None, headers: dict[str, str] | None, timeout: float | None
+) -> Any:
+    """An OTLP exporter for ``signal``; unset arguments are read by the exporter from the environment."""
+    module, name = _OTLP_CLASSES[(signal, protocol)]
     kwargs: dict[str, Any] = {}
     if headers is not None:
         kwargs["headers"] = headers
     if timeout is not None:
         kwargs["timeout"] = timeout
-    if protocol == GRPC:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-
-        if endpoint is not None:
+    if endpoint is not None:
+        if protocol == GRPC:
             kwargs["endpoint"] = endpoint
             if endpoint.startswith("http://"):
                 kwargs["insecure"] = True
-        return GrpcExporter(**kwargs)
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+        else:
+            kwargs["endpoint"] = _http_signal_endpoint(endpoint, signal)
+    return getattr(importlib.import_module(module), name)(**kwargs)
 
-    if endpoint is not None:
-        kwargs["endpoint"] = _http_signal_endpoint(endpoint, "traces")
-    return HttpExporter(**kwargs)
+
+def otlp_span_exporter(
+    protocol: str, *, endpoint: str | None = None, headers: dict[str, str] | None = None, timeout: float | None = None
+) -> SpanExporter:
+    """An OTLP span exporter; unset arguments are read by the exporter from the environment."""
+    exporter: SpanExporter = _otlp_exporter("traces", protocol, endpoint, headers, timeout)
+    return exporter
 
 
 def otlp_metric_exporter(
     protocol: str, *, endpoint: str | None = None, headers: dict[str, str] | None = None
 ) -> MetricExporter:
     """An OTLP metric exporter; unset arguments are read by the exporter from the environment."""
-    kwargs: dict[str, Any] = {}
-    if headers is not None:
-        kwargs["headers"] = headers
-    if protocol == GRPC:
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
-
-        if endpoint is not None:
-            kwargs["endpoint"] = endpoint
-            if endpoint.startswith("http://"):
-                kwargs["insecure"] = True
-        return GrpcExporter(**kwargs)
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
-
-    if endpoint is not None:
-        kwargs["endpoint"] = _http_signal_endpoint(endpoint, "metrics")
-    return HttpExporter(**kwargs)
+    exporter: MetricExporter = _otlp_exporter("metrics", protocol, endpoint, headers, None)
+    return exporter
 
 
 def _entry_point_exporter(group: str, name: str) -> Any:

@@ -154,3 +154,23 @@ class PatchingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def applied_patches(self) -> list[str]:
         """``module:attribute`` of every patch in place now."""
         return [f"{getattr(a.parent, '__qualname__', a.parent)}.{a.name}" for a in self._applied]
+
+
+def record_response_headers(options: dict[str, Any], original: Any) -> WrapperFn:
+    """Patch factory for a Stainless SDK's ``_process_response(response=...)`` (openai, anthropic):
+    the allow-listed response headers (request id, rate limits) go onto the active LLM span."""
+    from llmotel.extract.callbacks import header_attributes
+    from llmotel.telemetry.spans import active_llm_span
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        llm = active_llm_span()
+        if llm is not None and llm.recording:
+            try:
+                facts = header_attributes(getattr(kwargs.get("response"), "headers", None))
+                if facts:
+                    llm.call.extra = {**(llm.call.extra or {}), **facts}
+            except Exception as exc:
+                internal_error("response headers", exc)
+        return wrapped(*args, **kwargs)
+
+    return wrapper

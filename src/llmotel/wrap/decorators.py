@@ -186,8 +186,7 @@ class CallSpec:
         active.detach(token)
         return _finish(active, result)
 
-    def generator_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        """Generator function: the generator is returned inside a stream proxy."""
+    def _generator(self, proxy: type, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         if not should_trace():
             return wrapped(*args, **kwargs)
         active = self.begin(instance, args, kwargs)
@@ -198,21 +197,15 @@ class CallSpec:
         except BaseException as exc:
             active.fail(exc)
             raise
-        return SyncStreamProxy(generator, active)
+        return proxy(generator, active)
+
+    def generator_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        """Generator function: the generator is returned inside a stream proxy."""
+        return self._generator(SyncStreamProxy, wrapped, instance, args, kwargs)
 
     def async_generator_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """Async generator function: the async generator is returned inside a stream proxy."""
-        if not should_trace():
-            return wrapped(*args, **kwargs)
-        active = self.begin(instance, args, kwargs)
-        if active is None:
-            return wrapped(*args, **kwargs)
-        try:
-            generator = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            active.fail(exc)
-            raise
-        return AsyncStreamProxy(generator, active)
+        return self._generator(AsyncStreamProxy, wrapped, instance, args, kwargs)
 
     def wrapper_for(self, func: Any) -> Callable[..., Any]:
         """Pick the wrapper for ``func``'s shape (once, at decoration time)."""

@@ -19,11 +19,10 @@ from opentelemetry import trace
 from llmotel import semconv as sc
 from llmotel._safety import internal_error
 from llmotel.extract import Extractor
-from llmotel.extract.callbacks import header_attributes
 from llmotel.extract.request import server_of
-from llmotel.integrations._instrumentor import Patch, PatchingInstrumentor, WrapperFn
+from llmotel.integrations._instrumentor import Patch, PatchingInstrumentor, WrapperFn, record_response_headers
 from llmotel.records import LLMCall
-from llmotel.telemetry.spans import LLMSpan, active_llm_span, inside_inference
+from llmotel.telemetry.spans import LLMSpan, inside_inference
 from llmotel.wrap.decorators import CallSpec, should_trace
 from llmotel.wrap.streams import AsyncStreamProxy, ObjectProxy, SyncStreamProxy
 
@@ -182,21 +181,6 @@ def _no_sdk_span_under_llmotel(options: dict[str, Any], original: Any) -> Wrappe
     return wrapper
 
 
-def _record_headers(options: dict[str, Any], original: Any) -> WrapperFn:
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        llm = active_llm_span()
-        if llm is not None and llm.recording:
-            try:
-                facts = header_attributes(getattr(kwargs.get("response"), "headers", None))
-                if facts:
-                    llm.call.extra = {**(llm.call.extra or {}), **facts}
-            except Exception as exc:
-                internal_error("anthropic response headers", exc)
-        return wrapped(*args, **kwargs)
-
-    return wrapper
-
-
 _MESSAGES = "anthropic.resources.messages.messages"
 _CLIENT = "anthropic._base_client"
 
@@ -206,8 +190,8 @@ PATCHES: tuple[Patch, ...] = (
     Patch(_MESSAGES, "Messages.stream", _stream_helper),
     Patch(_MESSAGES, "AsyncMessages.stream", _stream_helper),
     Patch(_CLIENT, "start_api_call_span", _no_sdk_span_under_llmotel),
-    Patch(_CLIENT, "SyncAPIClient._process_response", _record_headers),
-    Patch(_CLIENT, "AsyncAPIClient._process_response", _record_headers),
+    Patch(_CLIENT, "SyncAPIClient._process_response", record_response_headers),
+    Patch(_CLIENT, "AsyncAPIClient._process_response", record_response_headers),
 )
 
 

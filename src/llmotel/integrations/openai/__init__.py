@@ -15,12 +15,9 @@ import os
 from typing import Any
 
 from llmotel import semconv as sc
-from llmotel._safety import internal_error
-from llmotel.extract.callbacks import header_attributes
-from llmotel.integrations._instrumentor import Patch, PatchingInstrumentor, WrapperFn
+from llmotel.integrations._instrumentor import Patch, PatchingInstrumentor, WrapperFn, record_response_headers
 from llmotel.integrations.openai._extract import OpenAIExtractor, is_usage_only_chunk
 from llmotel.records import LLMCall
-from llmotel.telemetry.spans import active_llm_span
 from llmotel.wrap.decorators import CallSpec
 from llmotel.wrap.streams import AsyncStreamProxy, SyncStreamProxy
 
@@ -55,24 +52,6 @@ def _call(operation: str, *, is_async: bool, stream_usage: bool = False) -> Any:
         return spec.async_wrapper if is_async else spec.call_wrapper
 
     return factory
-
-
-def _record_headers(options: dict[str, Any], original: Any) -> WrapperFn:
-    """Around the SDK's response processing: allow-listed response headers onto the LLM span."""
-
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        llm = active_llm_span()
-        if llm is not None and llm.recording:
-            try:
-                response = kwargs.get("response")
-                facts = header_attributes(getattr(response, "headers", None))
-                if facts:
-                    llm.call.extra = {**(llm.call.extra or {}), **facts}
-            except Exception as exc:
-                internal_error("openai response headers", exc)
-        return wrapped(*args, **kwargs)
-
-    return wrapper
 
 
 def _close_helper_stream(options: dict[str, Any], original: Any) -> WrapperFn:
@@ -122,8 +101,8 @@ PATCHES: tuple[Patch, ...] = (
     Patch(_RESPONSES, "AsyncResponses.create", _call(sc.OP_CHAT, is_async=True)),
     Patch(_EMBEDDINGS, "Embeddings.create", _call(sc.OP_EMBEDDINGS, is_async=False)),
     Patch(_EMBEDDINGS, "AsyncEmbeddings.create", _call(sc.OP_EMBEDDINGS, is_async=True)),
-    Patch(_CLIENT, "SyncAPIClient._process_response", _record_headers),
-    Patch(_CLIENT, "AsyncAPIClient._process_response", _record_headers),
+    Patch(_CLIENT, "SyncAPIClient._process_response", record_response_headers),
+    Patch(_CLIENT, "AsyncAPIClient._process_response", record_response_headers),
     Patch(_CHAT_HELPER, "ChatCompletionStream.close", _close_helper_stream),
     Patch(_CHAT_HELPER, "AsyncChatCompletionStream.close", _aclose_helper_stream),
     Patch(_RESPONSES_HELPER, "ResponseStream.close", _close_helper_stream),
