@@ -62,11 +62,17 @@ exception event, when the generator is garbage collected unread or half-read
 (``weakref.finalize``: stop reason ``garbage_collected``), or when evicted/detached (``abandoned``).
 
 Context: a chain/tool span is made current in ``new_span`` and an LLM span at its start event, and
-undone at exit/drop (see ``_context``), so spans created inside (provider instrumentation, user
-spans, ``trace_chat`` functions) are children; a ``trace_chat`` function or an llmotel provider
-instrumentor called directly inside the LLM span is the same call and records no second span.
+undone at exit/drop in the same ``contextvars.Context`` (see ``_context``: never a "Failed to
+detach context"; from another Context the attached context is retired instead, so nothing stays
+current in the caller). Spans created inside (provider instrumentation, user spans, ``trace_chat``
+functions) are therefore children; a ``trace_chat`` function or an llmotel provider instrumentor
+called directly inside the LLM span is the same call and records no second span. A method
+declared to return a Future (it exits from the Future's callback) is not made current. A stream is
+never current while the caller reads it.
+
 State is bounded (``Bridge.max_entries``, ``Bridge.max_llm_spans``): the oldest entry is ended,
-marked ``llmotel.llama_index.abandoned``.
+marked ``llmotel.llama_index.abandoned``; entries leave on exit/drop, LLM handles when their span
+ends.
 """
 
 from __future__ import annotations

@@ -124,6 +124,11 @@ class LlmotelEventHandler(BaseEventHandler):
         """Class name."""
         return "LlmotelEventHandler"
 
+    @property
+    def bridge(self) -> Bridge:
+        """The state shared with the span handler."""
+        return self._bridge
+
     def handle(self, event: BaseEvent, **kwargs: Any) -> None:
         """One event (guarded: never raises into LlamaIndex)."""
         try:
@@ -152,6 +157,17 @@ def attach(
         if current is not None:
             return current
         target = dispatcher if dispatcher is not None else get_dispatcher()
+        present = next((h for h in target.span_handlers if isinstance(h, LlmotelSpanHandler)), None)
+        if present is not None:  # added by hand (or by an earlier copy of this module): adopt it
+            paired = [h for h in target.event_handlers if isinstance(h, LlmotelEventHandler)]
+            if not any(h.bridge is present.bridge for h in paired):
+                target.event_handlers = [*target.event_handlers, LlmotelEventHandler(present.bridge)]
+            _Installed.dispatcher = target
+            _Installed.span_handler = present
+            _Installed.event_handler = next(
+                h for h in target.event_handlers if isinstance(h, LlmotelEventHandler) and h.bridge is present.bridge
+            )
+            return present
         if tracer_provider is None and meter_provider is None:
             telemetry = default_telemetry()
         else:
