@@ -1605,3 +1605,13 @@ def test_trace_chat_anthropic_message_end_to_end() -> None:
         sc.GEN_AI_USAGE_OUTPUT_TOKENS: 2,
         sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 10,
     }
+
+
+def test_llama_index_usage_on_the_message_additional_kwargs() -> None:
+    """``CustomLLM.chat`` wraps ``complete()`` and leaves the usage on ``message.additional_kwargs``."""
+    call = LLMCall("chat", "x")
+    message = ChatMessage(
+        role="assistant", content="hi", additional_kwargs={"prompt_tokens": 3, "completion_tokens": 2}
+    )
+    response.read_response(call, ChatResponse(message=message), False)
+    assert call.usage == Usage(input_tokens=3, output_tokens=2)

@@ -180,6 +180,10 @@ def _read_llama_index(call: LLMCall, response: Any, raw: Any, capture: bool) -> 
     extra = get(response, "additional_kwargs")
     if isinstance(extra, Mapping) and call.usage is None:
         add_usage(call, usage_from(extra))
+    if call.usage is None:  # CustomLLM.chat moves a completion's additional_kwargs onto the message
+        message_extra = get(get(response, "message"), "additional_kwargs")
+        if isinstance(message_extra, Mapping):
+            add_usage(call, usage_from(message_extra))
     if capture:
         msg = get(response, "message")
         reason = call.finish_reasons[0] if call.finish_reasons else "stop"
