@@ -17,7 +17,7 @@ from llmotel.extract import callbacks as cx
 from llmotel.extract import content as content_map
 from llmotel.telemetry import attributes as attrs_
 from llmotel.telemetry.chains import ChainRun, ToolSpans, add_event, complete_tool, fail_tool, tracer_for
-from llmotel.telemetry.spans import LLMSpan, active_llm_span
+from llmotel.telemetry.spans import LLMSpan, active_llm_span, bounded_text
 
 PREFIX = "llmotel."
 _MAX_DELTA_EVENTS_FLOOR = 4
@@ -63,7 +63,8 @@ class TracingHandler:
             texts = cx.delta_texts(deltas)
             run, llm = self._targets(chain)
             owner: Any = llm or run
-            key = id(owner)
+            span = owner.span if owner is not None else trace.get_current_span()
+            key = span.get_span_context().span_id  # unique per span, unlike id() of a finished one
             n = self._delta_counts.get(key, 0) + 1
             if len(self._delta_counts) > 1024:
                 self._delta_counts.clear()
@@ -77,7 +78,7 @@ class TracingHandler:
                 "llmotel.delta.size": sum(len(t) for t in texts),
             }
             if settings().capture_content:
-                attributes["llmotel.delta.content"] = "".join(texts)
+                attributes["llmotel.delta.content"] = bounded_text("".join(texts), settings().content_max_length)
             self._event(chain, "llm.new_delta", attributes)
         except Exception as exc:
             self._guard("on_llm_new_delta", exc)
@@ -211,7 +212,12 @@ class TracingHandler:
             if span is None:  # completed without a start: a complete span of zero length
                 span = tools.start(facts, self._parent(chain), capture)
                 tools.pop(facts)
-            complete_tool(span, cx.tool_result_content(result) if capture else None, capture)
+            content = None
+            try:
+                if capture:
+                    content = cx.tool_result_content(result)
+            finally:  # a result that cannot be read loses its content, never its span's end
+                complete_tool(span, content, capture)
         except Exception as exc:
             self._guard("on_tool_execution_completed", exc)
 

@@ -63,13 +63,20 @@ def as_float(value: Any) -> float | None:
     return None
 
 
+MAX_IDENTIFIER = 1024
+"""Identifiers (models, ids, names, reasons) longer than this are cut: a span stays exportable."""
+
+
 def as_str(value: Any) -> str | None:
-    """A string value (str subclasses such as str-enums become plain str), else ``None``."""
+    """A string value (str subclasses such as str-enums become plain str), else ``None``.
+
+    Cut at ``MAX_IDENTIFIER`` characters: this is how extraction reads identifiers, never content.
+    """
     if type(value) is str:
-        return value
+        return value if len(value) <= MAX_IDENTIFIER else value[:MAX_IDENTIFIER] + "…"
     if isinstance(value, str):
         inner = getattr(value, "value", value)
-        return str(inner) if isinstance(inner, str) else str.__str__(value)
+        return as_str(str(inner) if isinstance(inner, str) else str.__str__(value))
     return None
 
 

@@ -129,8 +129,15 @@ def tool_result_content(result: Any) -> Any:
     """A tool result as JSON-able content (for capture only)."""
     content = get(result, "content")
     if content is not None and not isinstance(result, str):
-        return content if isinstance(content, (str, int, float, bool, list, dict)) else str(content)
-    return result if isinstance(result, (str, int, float, bool, list, dict)) or result is None else str(result)
+        return content if isinstance(content, (str, int, float, bool, list, dict)) else _text(content)
+    return result if isinstance(result, (str, int, float, bool, list, dict)) or result is None else _text(result)
+
+
+def _text(value: Any) -> str:
+    try:
+        return str(value)
+    except Exception:  # the user's __str__ raised
+        return f"<{type(value).__name__}>"
 
 
 def usage_of(value: Any) -> Usage | None:

@@ -192,7 +192,12 @@ _SECRET_WORDS = frozenset(
 _CONTENT_WORDS = frozenset({"prompt", "system", "instruction", "instructions", "messages", "template"})
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-_SECRET_VALUE = re.compile(r"^(sk-|Bearer |Basic |ey[A-Za-z0-9_-]{10,}\.)|://[^/\s]*:[^/\s]*@")
+_SECRET_VALUE = re.compile(
+    r"^(sk-|Bearer |Basic |ey[A-Za-z0-9_-]{10,}\.)"  # API keys, auth headers, JWTs
+    r"|://[^/\s]*:[^/\s]*@"  # URLs with user:password@
+    r"|[?&;](api[-_]?key|key|token|access[-_]?token|code|sig|signature|secret|password|auth)=",  # secret queries
+    re.IGNORECASE,
+)
 _MAX_VALUE_LENGTH = 256
 
 

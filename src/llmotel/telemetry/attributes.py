@@ -101,9 +101,14 @@ def error_type(exc: BaseException) -> str:
 
 def _dumps(value: Any) -> str:
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_default, allow_nan=False)
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_default, allow_nan=False)
     except ValueError:  # NaN / Infinity are not JSON: record them as strings
-        return json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), default=_default)
+        text = json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), default=_default)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates cannot be exported as UTF-8: escape them instead
+        text = json.dumps(_finite(value), ensure_ascii=True, separators=(",", ":"), default=_default)
+    return text
 
 
 def _finite(value: Any) -> Any:

@@ -24,7 +24,15 @@ from llmotel._version import __version__
 from llmotel.config import settings
 from llmotel.records import Usage
 from llmotel.telemetry.attributes import bounded_json, error_type
-from llmotel.telemetry.spans import CHAIN_RUN_KEY, EVENT_LOCK, INSTRUMENTATION_NAME, SCHEMA_URL, LLMSpan
+from llmotel.telemetry.spans import (
+    CHAIN_RUN_KEY,
+    EVENT_LOCK,
+    INSTRUMENTATION_NAME,
+    SCHEMA_URL,
+    LLMSpan,
+    record_error,
+    safe_str,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -32,6 +40,7 @@ if TYPE_CHECKING:
 MAX_OPEN_TOOLS = 256
 """Open tool spans kept per run (or per handler outside a chain); the oldest is ended beyond it."""
 MAX_IDENTIFIED = 256
+_MAX_INT64 = 2**63 - 1
 MAX_ACTIVE_RUNS = 4096
 
 _registry_lock = threading.Lock()
@@ -130,25 +139,27 @@ def _abandon(span: trace.Span) -> None:
 
 
 def complete_tool(span: trace.Span, result: Any, capture: bool) -> None:
-    """The tool finished: OK status, result with content capture."""
-    if capture and result is not None:
-        span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, _json(result))
-    span.set_attribute("llmotel.tool.completed", True)
-    span.set_status(Status(StatusCode.OK))
-    span.end()
+    """The tool finished: OK status, result with content capture. The span always ends."""
+    try:
+        span.set_attribute("llmotel.tool.completed", True)
+        span.set_status(Status(StatusCode.OK))
+        if capture and result is not None:
+            span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, _json(result))
+    finally:
+        span.end()
 
 
 def fail_tool(span: trace.Span, error: Any, error_kind: str) -> None:
-    """The tool raised or returned an error: ERROR status with ``error.type``."""
-    span.set_attribute(sc.ERROR_TYPE, error_kind)
-    span.set_attribute("llmotel.tool.completed", True)
-    if isinstance(error, BaseException):
-        span.record_exception(error)
-        description = f"{type(error).__name__}: {error}"
-    else:
-        description = str(error)
-    span.set_status(Status(StatusCode.ERROR, description[:512]))
-    span.end()
+    """The tool raised or returned an error: ERROR status with ``error.type``. The span always ends."""
+    try:
+        span.set_attribute(sc.ERROR_TYPE, error_kind)
+        span.set_attribute("llmotel.tool.completed", True)
+        if isinstance(error, BaseException):
+            record_error(span, error, escaped=False)
+        else:
+            span.set_status(Status(StatusCode.ERROR, safe_str(error)[:512]))
+    finally:
+        span.end()
 
 
 class ChainRun:
@@ -247,9 +258,9 @@ class ChainRun:
         """Add to the chain's running token totals."""
         with self._lock:
             if usage.input_tokens is not None:
-                self.usage.input_tokens = (self.usage.input_tokens or 0) + usage.input_tokens
+                self.usage.input_tokens = min(_MAX_INT64, (self.usage.input_tokens or 0) + usage.input_tokens)
             if usage.output_tokens is not None:
-                self.usage.output_tokens = (self.usage.output_tokens or 0) + usage.output_tokens
+                self.usage.output_tokens = min(_MAX_INT64, (self.usage.output_tokens or 0) + usage.output_tokens)
             totals = {
                 k: v
                 for k, v in (
@@ -279,14 +290,15 @@ class ChainRun:
                 self.span.set_attribute("llmotel.chain.tools_never_started", never_started)
         except Exception as internal:
             internal_error("chain end", internal)
-        if exc is not None:
-            self.span.set_attribute(sc.ERROR_TYPE, error_type(exc))
-            self.span.record_exception(exc, escaped=True)
-            self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:512]))
-        elif self.failure is not None:
-            self.span.set_attribute(sc.ERROR_TYPE, self.failure)
-            self.span.set_status(Status(StatusCode.ERROR, self.failure))
-        self.span.end()
+        try:
+            if exc is not None:
+                self.span.set_attribute(sc.ERROR_TYPE, error_type(exc))
+                record_error(self.span, exc)
+            elif self.failure is not None:
+                self.span.set_attribute(sc.ERROR_TYPE, self.failure)
+                self.span.set_status(Status(StatusCode.ERROR, self.failure))
+        finally:
+            self.span.end()
         with _registry_lock:
             if self._chain_id is not None and _runs_by_chain.get(self._chain_id) is self:
                 del _runs_by_chain[self._chain_id]

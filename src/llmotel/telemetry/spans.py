@@ -241,7 +241,7 @@ class LLMSpan:
                     attrs[sc.ERROR_TYPE] = error
                 span.set_attributes(attrs)
                 if exc is not None:
-                    _record_error(span, exc)
+                    record_error(span, exc)
         finally:
             span.end()
         if self._run is not None:
@@ -407,7 +407,7 @@ class LLMSpan:
             if index == last_index and final_reason:
                 event[sc.EVENT_CHUNK_FINISH_REASON] = final_reason
             if capture and text:
-                event[sc.EVENT_CHUNK_CONTENT] = text
+                event[sc.EVENT_CHUNK_CONTENT] = bounded_text(text, self._settings.content_max_length)
             span.add_event(sc.EVENT_STREAM_CHUNK, event, timestamp=self._start_wall + (perf_ns - self._start_perf))
         return len(samples)
 
@@ -423,18 +423,34 @@ def _event_budget(span: trace.Span) -> int:
     return max(0, max_events - used)
 
 
-def _describe(exc: BaseException) -> str:
+def safe_str(value: Any) -> str:
+    """``str(value)``, or the type's name when the user's ``__str__`` raises."""
     try:
-        text = f"{type(exc).__name__}: {exc}"
-    except Exception:  # the user's __str__ raised: the type alone
-        text = type(exc).__name__
+        return str(value)
+    except Exception:
+        return type(value).__name__
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {safe_str(exc)}"
     return text if len(text) <= _STATUS_MAX else text[: _STATUS_MAX - 1] + "…"
 
 
-def _record_error(span: trace.Span, exc: BaseException) -> None:
+def record_error(span: trace.Span, exc: BaseException, *, escaped: bool = True) -> None:
     """Exception event and ERROR status; an exception whose ``__str__`` raises still gets both."""
     try:
-        span.record_exception(exc, escaped=True)
+        span.record_exception(exc, escaped=escaped)
     except Exception:
-        span.add_event("exception", {"exception.type": attrs_.error_type(exc), "exception.escaped": True})
+        span.add_event("exception", {"exception.type": attrs_.error_type(exc), "exception.escaped": escaped})
     span.set_status(Status(StatusCode.ERROR, _describe(exc)))
+
+
+def bounded_text(text: str, max_length: int) -> str:
+    """Content text for an event attribute: at most ``max_length`` characters, valid UTF-8."""
+    if 0 < max_length < len(text):
+        text = text[: max_length - 1] + "…"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (surrogateescape-decoded bytes)
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
