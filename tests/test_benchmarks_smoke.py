@@ -1,6 +1,8 @@
-"""Smoke test of the decorator benchmark: ``--quick`` runs, exits 0 and prints parseable BENCH lines.
+"""Smoke tests of the benchmarks: each script's ``--quick`` run exits 0 and ends with parseable
+``BENCH name=... key=value ...`` lines.
 
 Timings are not asserted (they depend on the machine); only that every benchmark reports numbers.
+The scripts run as subprocesses, all started at once (they take a few seconds each).
 """
 
 from __future__ import annotations
@@ -11,15 +13,33 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_decorators.py"
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+SCRIPT = BENCHMARKS / "bench_decorators.py"
 
 CALLS = ("sync_call", "async_call")
 STREAMS = ("stream_2000", "stream_200")
 CALL_KEYS = ("plain_us", "floor_us", "llmotel_us", "ratio", "ratio_p25", "ratio_p75")
 STREAM_KEYS = (*CALL_KEYS, "chunks", "per_chunk_us", "floor_per_chunk_us")
+
+OPENAI_CASES = ("openai_sync", "openai_async", "openai_stream_200", "openai_stream_2000")
+OPENAI_KEYS = ("bare_us", "floor_ovh_us", "ovh_us", "ovh_lo", "ovh_hi", "pct_of_bare", "x_bare", "x_floor")
+OPENAI_STREAM_KEYS = (*OPENAI_KEYS, "chunks", "per_chunk_us", "per_chunk_p10_us", "floor_per_chunk_us")
+EXPORT_KEYS = (
+    "created_per_s",
+    "delivered_per_s",
+    "created",
+    "delivered",
+    "dropped",
+    "queue_full",
+    "export_cpu_share",
+    "export_us_per_span",
+)
+MEMORY_PHASES = ("memory_calls", "memory_abandoned_streams", "memory_abandoned_async_streams")
+MEMORY_KEYS = ("rss_before_mb", "rss_after_mb", "rss_delta_mb", "objects_before", "objects_after", "objects_delta")
 
 
 def parse_bench_lines(stdout: str) -> dict[str, dict[str, str]]:
@@ -38,28 +58,85 @@ def number(value: str) -> float:
     return parsed
 
 
+class Result:
+    def __init__(self, args: list[str], returncode: int, stdout: str, stderr: str) -> None:
+        self.args, self.returncode, self.stdout, self.stderr = args, returncode, stdout, stderr
+
+    def explain(self) -> str:
+        return f"{' '.join(self.args)}\n--- stdout ---\n{self.stdout[-3000:]}\n--- stderr ---\n{self.stderr[-4000:]}"
+
+
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
-    json_path = tmp_path_factory.mktemp("bench") / "bench.json"
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every quick run, started in parallel; outputs go to files (no pipe can fill up and block)."""
+    tmp = tmp_path_factory.mktemp("bench")
+    commands = {
+        "decorators": ["bench_decorators.py", "--quick", "--json", str(tmp / "decorators.json")],
+        "openai": ["bench_openai.py", "--quick", "--json", str(tmp / "openai.json")],
+        "compare": [
+            "bench_openai.py",
+            "--quick",
+            "--compare",
+            "--contenders",
+            "llmotel,otel-v2",
+            "--compare-capture",
+            "off",
+            "--cases",
+            "sync,stream_200",
+        ],
+        "export": ["bench_export.py", "--quick", "--seconds", "0.5"],
+        "memory": ["bench_memory.py", "--quick"],
+    }
     env = dict(os.environ)
-    env.pop("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", None)
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--json", str(json_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
-    return proc, json_path
+    for name in (
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+        "OTEL_SDK_DISABLED",
+        "OTEL_TRACES_SAMPLER",
+        "OTEL_BSP_MAX_QUEUE_SIZE",
+        "OTEL_BSP_SCHEDULE_DELAY",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    ):
+        env.pop(name, None)
+    started = {}
+    for key, command in commands.items():
+        out, err = (tmp / f"{key}.out").open("w"), (tmp / f"{key}.err").open("w")
+        args = [sys.executable, str(BENCHMARKS / command[0]), *command[1:]]
+        started[key] = (args, subprocess.Popen(args, stdout=out, stderr=err, text=True, env=env), out, err)
+    results: dict[str, Any] = {"tmp": tmp}
+    for key, (args, proc, out, err) in started.items():
+        try:
+            code = proc.wait(timeout=240)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        out.close()
+        err.close()
+        results[key] = Result(args, code, (tmp / f"{key}.out").read_text(), (tmp / f"{key}.err").read_text())
+    return results
 
 
-def test_quick_run_exits_zero(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
-    proc, _ = quick_run
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+@pytest.fixture(scope="module")
+def quick_run(runs: dict[str, Any]) -> tuple[Result, Path]:
+    return runs["decorators"], runs["tmp"] / "decorators.json"
 
 
-def test_call_benchmarks_report_numbers(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+@pytest.mark.parametrize("key", ["decorators", "openai", "compare", "export", "memory"])
+def test_quick_run_exits_zero_and_ends_with_bench_lines(runs: dict[str, Any], key: str) -> None:
+    result: Result = runs[key]
+    assert result.returncode == 0, result.explain()
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    first = next((i for i, line in enumerate(lines) if line.startswith("BENCH ")), None)
+    assert first is not None, result.explain()
+    assert all(line.startswith("BENCH ") for line in lines[first:]), "BENCH lines must be the last lines"
+    for line in lines[first:]:
+        for part in line.split()[1:]:
+            assert "=" in part and part.split("=", 1)[1], line
+
+
+# --- bench_decorators.py ---------------------------------------------------------------------------
+
+
+def test_call_benchmarks_report_numbers(quick_run: tuple[Result, Path]) -> None:
     lines = parse_bench_lines(quick_run[0].stdout)
     for name in CALLS + tuple(f"{n}_capture" for n in CALLS):
         assert name in lines, sorted(lines)
@@ -69,7 +146,7 @@ def test_call_benchmarks_report_numbers(quick_run: tuple[subprocess.CompletedPro
     assert lines["sync_call_capture"]["capture"] == "on"
 
 
-def test_stream_benchmarks_report_per_chunk_numbers(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+def test_stream_benchmarks_report_per_chunk_numbers(quick_run: tuple[Result, Path]) -> None:
     lines = parse_bench_lines(quick_run[0].stdout)
     for name in STREAMS + tuple(f"{n}_capture" for n in STREAMS):
         assert name in lines, sorted(lines)
@@ -79,7 +156,7 @@ def test_stream_benchmarks_report_per_chunk_numbers(quick_run: tuple[subprocess.
     assert int(lines["stream_200"]["chunks"]) == 200
 
 
-def test_memory_benchmark_reports_deltas(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+def test_memory_benchmark_reports_deltas(quick_run: tuple[Result, Path]) -> None:
     lines = parse_bench_lines(quick_run[0].stdout)
     memory = lines["memory"]
     assert int(memory["calls"]) > 0
@@ -89,7 +166,7 @@ def test_memory_benchmark_reports_deltas(quick_run: tuple[subprocess.CompletedPr
     number(lines["memory_stream"]["rss_delta_mb"])
 
 
-def test_human_table_and_json_are_written(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+def test_human_table_and_json_are_written(quick_run: tuple[Result, Path]) -> None:
     proc, json_path = quick_run
     assert "content capture off" in proc.stdout
     assert "content capture ON" in proc.stdout
@@ -97,3 +174,77 @@ def test_human_table_and_json_are_written(quick_run: tuple[subprocess.CompletedP
     names = {r["name"] for r in payload["results"]}
     assert {"sync_call", "async_call", "stream_2000", "stream_200"} <= names
     assert payload["memory"]["calls"] > 0
+
+
+# --- bench_openai.py -------------------------------------------------------------------------------
+
+
+def test_openai_benchmarks_report_numbers(runs: dict[str, Any]) -> None:
+    result: Result = runs["openai"]
+    lines = parse_bench_lines(result.stdout)
+    for capture in (False, True):
+        for case in OPENAI_CASES:
+            name = case + ("_capture" if capture else "")
+            assert name in lines, sorted(lines)
+            fields = lines[name]
+            assert fields["capture"] == ("on" if capture else "off")
+            assert fields["instr"] == "llmotel"
+            assert int(fields["rounds"]) >= 1
+            keys = OPENAI_STREAM_KEYS if "stream" in case else OPENAI_KEYS
+            for key in keys:
+                float(fields[key])  # x_floor may be nan when the floor's overhead is lost in noise
+            number(fields["bare_us"])
+            number(fields["ovh_us"])
+    assert int(lines["openai_stream_2000"]["chunks"]) == 2000
+    assert int(lines["openai_stream_200"]["chunks"]) == 200
+    assert "span check (llmotel" in result.stdout
+    assert "BROKEN" not in result.stdout  # every chunk reached the caller through the proxy
+    payload = json.loads((runs["tmp"] / "openai.json").read_text())
+    assert {c["case"] for c in payload["results"][0]["cases"]} == {"sync", "async", "stream_200", "stream_2000"}
+
+
+def test_openai_compare_reports_each_contender_or_why_it_was_skipped(runs: dict[str, Any]) -> None:
+    lines = parse_bench_lines(runs["compare"].stdout)
+    for case in ("openai_sync", "openai_stream_200"):  # the cases the smoke run selects
+        fields = lines[f"compare.llmotel.{case}"]
+        assert fields["instr"] == "llmotel"
+        number(fields["ovh_us"])
+    # otel-v2 is not a dependency: measured where it is installed, else skipped with a reason
+    if "compare.otel-v2" in lines:
+        assert lines["compare.otel-v2"]["status"] == "skipped"
+        assert lines["compare.otel-v2"]["reason"]
+        assert "otel-v2: skipped:" in runs["compare"].stdout
+    else:
+        number(lines["compare.otel-v2.openai_sync"]["ovh_us"])
+
+
+# --- bench_export.py -------------------------------------------------------------------------------
+
+
+def test_export_benchmark_reports_throughput_and_drops(runs: dict[str, Any]) -> None:
+    lines = parse_bench_lines(runs["export"].stdout)
+    for protocol in ("grpc", "http"):
+        fields = lines[f"export_{protocol}"]
+        for key in EXPORT_KEYS:
+            number(fields[key])
+        created, delivered = int(fields["created"]), int(fields["delivered"])
+        assert created > 0 and delivered > 0, fields
+        assert int(fields["dropped"]) == created - delivered
+        assert int(fields["export_failures"]) == 0, fields
+
+
+# --- bench_memory.py -------------------------------------------------------------------------------
+
+
+def test_memory_benchmark_reports_phases_and_no_open_spans(runs: dict[str, Any]) -> None:
+    lines = parse_bench_lines(runs["memory"].stdout)
+    for phase in MEMORY_PHASES:
+        fields = lines[phase]
+        for key in MEMORY_KEYS:
+            number(fields[key])
+        assert int(fields["open_spans"]) == 0, fields
+        assert int(fields["current_span_leaked"]) == 0, fields
+        assert int(fields["spans_started"]) == int(fields["spans_ended"]) > 0, fields
+    assert int(lines["memory_calls"]["calls"]) > 0
+    assert int(lines["memory_abandoned_streams"]["streams"]) > 0
+    assert "OPEN SPANS LEFT after gc.collect(): 0" in runs["memory"].stdout

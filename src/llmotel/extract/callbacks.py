@@ -75,26 +75,53 @@ def ratelimit_attributes(info: Any, prefix: str = "llmotel.ratelimit") -> dict[s
     return out
 
 
+def _header_table() -> dict[str, str]:
+    table: dict[str, str] = dict.fromkeys(_REQUEST_ID_HEADERS, "llmotel.response.request_id")
+    table.update(dict.fromkeys(_PROCESSING_HEADERS, "llmotel.response.processing_ms"))
+    table["retry-after"] = "llmotel.ratelimit.retry_after"
+    for metric in _RATE_METRICS:
+        for kind in ("requests", "tokens"):  # OpenAI: x-ratelimit-remaining-tokens
+            table[f"x-ratelimit-{metric}-{kind}"] = f"llmotel.ratelimit.{kind}.{metric}"
+        for kind in ("requests", "tokens", "input-tokens", "output-tokens"):  # anthropic-ratelimit-tokens-reset
+            table[f"anthropic-ratelimit-{kind}-{metric}"] = f"llmotel.ratelimit.{kind.replace('-', '_')}.{metric}"
+    return table
+
+
+_HEADERS = _header_table()
+"""Exact (lowercase) response header names -> attribute keys: the allow-list, read in one pass."""
+
+
 def header_attributes(headers: Any) -> dict[str, Any]:
-    """Allow-listed facts from HTTP response headers: request id, processing time, rate limits."""
-    if headers is None:
+    """Allow-listed facts from HTTP response headers: request id, processing time, rate limits.
+
+    One pass over the headers with an exact-name table (this runs on every instrumented call);
+    other ``*ratelimit*`` headers go through the general rate-limit parser.
+    """
+    if headers is None or not hasattr(headers, "items"):
         return {}
-    items = headers.items() if hasattr(headers, "items") else ()
-    lowered: dict[str, Any] = {}
-    for key, value in items:
-        lowered[str(key).strip().lower()] = value
     out: dict[str, Any] = {}
-    for name in _REQUEST_ID_HEADERS:
-        if name in lowered and _scalar(lowered[name]) is not None:
-            out["llmotel.response.request_id"] = str(_scalar(lowered[name]))
-            break
-    for name in _PROCESSING_HEADERS:
-        if name in lowered:
-            ms = _scalar(lowered[name])
-            if isinstance(ms, (int, float)):
-                out["llmotel.response.processing_ms"] = ms
-            break
-    out.update(ratelimit_attributes({k: v for k, v in lowered.items() if "ratelimit" in k or k == "retry-after"}))
+    others: dict[str, Any] | None = None
+    for key, value in headers.items():
+        name = key.lower() if type(key) is str else str(key).strip().lower()
+        attribute = _HEADERS.get(name)
+        if attribute is not None:
+            scalar = _scalar(value)
+            if scalar is None or attribute in out:
+                continue
+            if attribute == "llmotel.response.request_id":
+                out[attribute] = str(scalar)
+            elif attribute == "llmotel.response.processing_ms":
+                if isinstance(scalar, (int, float)):
+                    out[attribute] = scalar
+            else:
+                out[attribute] = scalar
+        elif "ratelimit" in name:
+            if others is None:
+                others = {}
+            others[name] = value
+    if others:
+        for attribute, value in ratelimit_attributes(others).items():
+            out.setdefault(attribute, value)
     return out
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from types import AsyncGeneratorType, GeneratorType
 from typing import TYPE_CHECKING, Any
 
 import wrapt
@@ -36,6 +37,9 @@ class SyncStreamProxy(ObjectProxy):
         super().__init__(wrapped)
         self._self_llm_span = llm_span
         self._self_hide = llm_span.call.hide_chunk
+        # Code runs inside next() only for generators (user producers): only they get the span
+        # attached around each step. An SDK stream object just decodes its response.
+        self._self_attach = type(wrapped) is GeneratorType
         llm_span.start_stream()
 
     def __iter__(self) -> SyncStreamProxy:
@@ -43,19 +47,23 @@ class SyncStreamProxy(ObjectProxy):
 
     def __next__(self) -> Any:
         llm_span: LLMSpan = self._self_llm_span
+        attach = self._self_attach
         while True:
-            token = llm_span.attach()
+            token = llm_span.attach() if attach else None
             try:
                 chunk = next(self.__wrapped__)
             except StopIteration:
-                llm_span.detach(token)
+                if token is not None:
+                    llm_span.detach(token)
                 llm_span.finish_stream("exhausted")
                 raise
             except BaseException as exc:
-                llm_span.detach(token)
+                if token is not None:
+                    llm_span.detach(token)
                 llm_span.finish_stream(_stop_reason(exc), exc)
                 raise
-            llm_span.detach(token)
+            if token is not None:
+                llm_span.detach(token)
             hide = self._self_hide
             if hide is not None and hide(chunk):
                 llm_span.hidden_chunk(chunk)
@@ -133,6 +141,7 @@ class AsyncStreamProxy(ObjectProxy):
         super().__init__(wrapped)
         self._self_llm_span = llm_span
         self._self_hide = llm_span.call.hide_chunk
+        self._self_attach = type(wrapped) is AsyncGeneratorType  # see SyncStreamProxy
         llm_span.start_stream()
 
     def __aiter__(self) -> AsyncStreamProxy:
@@ -140,19 +149,23 @@ class AsyncStreamProxy(ObjectProxy):
 
     async def __anext__(self) -> Any:
         llm_span: LLMSpan = self._self_llm_span
+        attach = self._self_attach
         while True:
-            token = llm_span.attach()
+            token = llm_span.attach() if attach else None
             try:
                 chunk = await self.__wrapped__.__anext__()
             except StopAsyncIteration:
-                llm_span.detach(token)
+                if token is not None:
+                    llm_span.detach(token)
                 llm_span.finish_stream("exhausted")
                 raise
             except BaseException as exc:
-                llm_span.detach(token)
+                if token is not None:
+                    llm_span.detach(token)
                 llm_span.finish_stream(_stop_reason(exc), exc)
                 raise
-            llm_span.detach(token)
+            if token is not None:
+                llm_span.detach(token)
             hide = self._self_hide
             if hide is not None and hide(chunk):
                 llm_span.hidden_chunk(chunk)
