@@ -607,3 +607,20 @@ def test_doctor_no_send_only_prints_the_configuration(grpc_receiver: GrpcReceive
     assert "Sending" not in proc.stdout and "ACCEPTED" not in proc.stdout
     # nothing was sent (checked by name: the receiver's port is only ours while it is bound)
     assert "llmotel doctor test span" not in [s["name"] for s in grpc_receiver.spans()]
+
+
+def test_doctor_lists_the_instrumentations_and_their_state(
+    capsys: pytest.CaptureFixture[str], no_otel_env: pytest.MonkeyPatch
+) -> None:
+    no_otel_env.setenv("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "llmotel_anthropic, llmotel_openai")
+    no_otel_env.setenv("LLMOTEL_INSTRUMENT", "mypkg.llm:MyLLM.chat=chat")
+    code, out, _ = run_main(capsys, "doctor", "--no-send")
+    assert code == 0
+    lines = out[out.index("instrumentations:") :].splitlines()[1:]
+    assert [line.strip() for line in lines] == [
+        "llmotel_anthropic: anthropic installed, disabled",
+        "llmotel_configured: LLMOTEL_INSTRUMENT=mypkg.llm:MyLLM.chat=chat, enabled",
+        "llmotel_langchain: langchain_core installed, enabled",
+        "llmotel_llama_index: llama_index.core installed, enabled",
+        "llmotel_openai: openai installed, disabled",
+    ]

@@ -25,6 +25,7 @@ from llmotel import semconv as sc
 from llmotel.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from llmotel.config import settings
 from llmotel.export.setup import GRPC, ConfigurationError, otlp_protocol, otlp_span_exporter, sdk_disabled
+from llmotel.integrations.registry import LIBRARIES
 
 _DEFAULT_GRPC = "http://localhost:4317"
 _DEFAULT_HTTP = "http://localhost:4318"
@@ -75,10 +76,14 @@ def _instrumentations() -> list[str]:
     for ep in sorted(entry_points(group="opentelemetry_instrumentor"), key=lambda e: e.name):
         if not ep.value.startswith("llmotel"):
             continue
-        library = ep.name.removeprefix("llmotel_")
-        installed = find_spec(library) is not None
         state = "disabled" if ep.name in disabled or "*" in disabled else "enabled"
-        lines.append(f"{ep.name}: library {'installed' if installed else 'not installed'}, {state}")
+        library = LIBRARIES.get(ep.name)
+        if library is None:  # llmotel_configured
+            targets = os.environ.get("LLMOTEL_INSTRUMENT", "").strip()
+            lines.append(f"{ep.name}: LLMOTEL_INSTRUMENT={targets or '(unset)'}, {state}")
+            continue
+        installed = find_spec(library.split(".")[0]) is not None
+        lines.append(f"{ep.name}: {library} {'installed' if installed else 'not installed'}, {state}")
     return lines or ["(no llmotel instrumentation is registered)"]
 
 

@@ -19,6 +19,14 @@ INSTRUMENTORS: dict[str, str] = {
 }
 """Entry-point name -> instrumentor class (the same table as pyproject's entry points)."""
 
+LIBRARIES: dict[str, str] = {
+    "llmotel_openai": "openai",
+    "llmotel_anthropic": "anthropic",
+    "llmotel_langchain": "langchain_core",
+    "llmotel_llama_index": "llama_index.core",
+}
+"""Entry-point name -> the import name of the library it instruments."""
+
 
 def _load(path: str) -> Any:
     module, _, name = path.partition(":")
