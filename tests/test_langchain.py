@@ -499,7 +499,7 @@ async def test_cancelled_async_run_ends_its_spans(handler: LlmotelCallbackHandle
 
 async def test_concurrent_async_runs_keep_their_own_parents(cfg: RunnableConfig) -> None:
     async def work(x: str) -> str:
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # yield: the five runs interleave
         await async_provider_call([{"role": "user", "content": x}])
         return x
 
