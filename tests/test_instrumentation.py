@@ -211,3 +211,16 @@ def test_configured_classes_under_opentelemetry_instrument(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     assert '"name": "chat my-model"' in result.stdout
     assert result.stderr == ""
+
+
+def test_too_old_library_is_skipped_without_noise(tmp_path: Path) -> None:
+    """A distribution shadowed by an old version (first on sys.path) makes llmotel_openai a quiet no-op."""
+    shadow = tmp_path / "shadow"
+    dist = shadow / "openai-0.0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: openai\nVersion: 0.0.1\n")
+    result = run_instrumented(tmp_path, {"PYTHONPATH": str(shadow), "OTEL_LOG_LEVEL": "debug"})
+    assert result.returncode == 0, result.stderr
+    assert "APP-RESULT chatcmpl-auto" in result.stdout
+    assert "chat gpt-auto" not in result.stdout  # not instrumented: the installed version is "too old"
+    assert result.stderr == ""
