@@ -501,3 +501,26 @@ async def test_task_concurrency_keeps_parentage(tracer: trace.Tracer) -> None:
             root = by_id[llm.parent.span_id]  # type: ignore[union-attr]
             assert llm.name == "chat m"
             assert root.name == "root " + span.name.split()[1]
+
+
+def test_calls_leave_no_reference_cycles() -> None:
+    """Services that run with the cyclic collector off (gc.disable/freeze) must not leak per call."""
+    import gc
+
+    from llmotel.telemetry.spans import LLMSpan
+
+    @llmotel.trace_chat(provider="openai", model="m")
+    def call() -> dict[str, Any]:
+        return COMPLETION
+
+    call()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(200):
+            call()
+        alive = [o for o in gc.get_objects() if isinstance(o, LLMSpan)]
+    finally:
+        gc.enable()
+    assert alive == []
+    assert len(finished()) == 201

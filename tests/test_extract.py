@@ -1615,3 +1615,25 @@ def test_llama_index_usage_on_the_message_additional_kwargs() -> None:
     )
     response.read_response(call, ChatResponse(message=message), False)
     assert call.usage == Usage(input_tokens=3, output_tokens=2)
+
+
+def test_model_config_leaves_out_secrets_personal_data_and_content() -> None:
+    class Assistant:
+        def __init__(self) -> None:
+            self.model = "gpt-4o-mini"
+            self.model_name = "gpt-4o-mini"
+            self.temperature = 0.2
+            self.persona = "You are Acme's support agent. Customer: Jane Roe"
+            self.user_email = "jane.roe@example.com"
+            self.contact = "jane.roe@example.com"
+            self.passphrase = "correct-horse-battery-staple"
+            self.github_pat = "ghp_16C7e42F292c6912E7710c838347Ae178B4a"
+            self.aws_id = "AKIAIOSFODNN7EXAMPLE"
+            self.slack = "xoxb-123-456"
+            self.greeting = "Hello there, how are you?"
+
+    assert request.model_config(Assistant(), 24) == {
+        "llmotel.model.model": "gpt-4o-mini",
+        "llmotel.model.model_name": "gpt-4o-mini",
+        "llmotel.model.temperature": 0.2,
+    }

@@ -187,15 +187,46 @@ _SECRET_WORDS = frozenset(
         "private",
         "session",
         "jwt",
+        "pass",
+        "passphrase",
+        "pat",
+        "pin",
+        "otp",
+        "cert",
+        "certificate",
+        "ssn",
+        "sig",
     }
 )
-_CONTENT_WORDS = frozenset({"prompt", "system", "instruction", "instructions", "messages", "template"})
+_CONTENT_WORDS = frozenset(
+    {
+        "prompt",
+        "system",
+        "instruction",
+        "instructions",
+        "messages",
+        "message",
+        "template",
+        "persona",
+        "context",
+        "history",
+        "memory",
+        "email",
+        "phone",
+        "address",
+        "user",
+        "customer",
+    }
+)
+"""Field-name words that suggest content or personal data rather than configuration."""
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SECRET_VALUE = re.compile(
     r"^(sk-|Bearer |Basic |ey[A-Za-z0-9_-]{10,}\.)"  # API keys, auth headers, JWTs
+    r"|^(gh[pousr]_|github_pat_|glpat-|xox[abposr]-|AKIA|ASIA|AIza|hf_|pk_|rk_)"  # well-known token prefixes
     r"|://[^/\s]*:[^/\s]*@"  # URLs with user:password@
-    r"|[?&;](api[-_]?key|key|token|access[-_]?token|code|sig|signature|secret|password|auth)=",  # secret queries
+    r"|[?&;](api[-_]?key|key|token|access[-_]?token|code|sig|signature|secret|password|auth)="  # secret queries
+    r"|[^\s@/]+@[^\s@/]+\.[a-z]{2,}",  # e-mail addresses
     re.IGNORECASE,
 )
 _MAX_VALUE_LENGTH = 256
@@ -259,8 +290,8 @@ def model_config(instance: Any, limit: int) -> dict[str, Scalar] | None:
         if key is None:
             continue
         if isinstance(value, str):
-            if is_secret_value(value):
-                continue
+            if is_secret_value(value) or any(ch.isspace() for ch in value):
+                continue  # secrets, and text with spaces (prompts, personas): content, not configuration
             if len(value) > _MAX_VALUE_LENGTH:
                 value = value[:_MAX_VALUE_LENGTH] + "…"
             value = str(value)

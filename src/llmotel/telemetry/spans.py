@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from collections.abc import Mapping
 from time import perf_counter_ns, time_ns
 from typing import TYPE_CHECKING, Any
@@ -60,22 +61,41 @@ def inside_inference(ctx: otel_context.Context | None = None) -> bool:
     return outer is not None and outer.span is trace.get_current_span(ctx)
 
 
-def _llm_context(base: otel_context.Context, span: trace.Span, llm: LLMSpan) -> otel_context.Context:
-    """The context an LLM call runs in: ``base`` plus the span and the inference marker.
+class InferenceMarker:
+    """What ``INFERENCE_SPAN_KEY`` holds: the span, and a weak reference to its ``LLMSpan``.
+
+    Weak, so an ``LLMSpan`` (which holds its context) is not part of a reference cycle and is
+    freed by reference counting, even in services that run with the cyclic collector off.
+    """
+
+    __slots__ = ("_ref", "span")
+
+    def __init__(self, llm: LLMSpan) -> None:
+        self.span = llm.span
+        self._ref = weakref.ref(llm)
+
+    @property
+    def llm(self) -> LLMSpan | None:
+        """The LLM span, while it is alive."""
+        return self._ref()
+
+
+def inference_context(llm: LLMSpan, base: otel_context.Context | None = None) -> otel_context.Context:
+    """The context an LLM call runs in: ``base`` (default: current) plus the span and the marker.
 
     Built with one copy (``set_value`` twice would make two); ``Context`` forbids item assignment,
     so the new, not yet shared, copy is filled through ``dict.__setitem__``.
     """
-    ctx = otel_context.Context(base)
-    dict.__setitem__(ctx, _SPAN_KEY, span)
-    dict.__setitem__(ctx, INFERENCE_SPAN_KEY, llm)
+    ctx = otel_context.Context(base if base is not None else otel_context.get_current())
+    dict.__setitem__(ctx, _SPAN_KEY, llm.span)
+    dict.__setitem__(ctx, INFERENCE_SPAN_KEY, llm.marker)
     return ctx
 
 
 def active_llm_span() -> LLMSpan | None:
     """The llmotel inference span the current code runs under, if any."""
     value = otel_context.get_value(INFERENCE_SPAN_KEY)
-    return value if isinstance(value, LLMSpan) else None
+    return value.llm if isinstance(value, InferenceMarker) else None
 
 
 class Telemetry:
@@ -112,6 +132,7 @@ class LLMSpan:
     """One inference span in flight. Ends exactly once, whatever path the call takes."""
 
     __slots__ = (
+        "__weakref__",
         "_cap",
         "_ctx",
         "_done",
@@ -124,6 +145,7 @@ class LLMSpan:
         "call",
         "capture",
         "extractor",
+        "marker",
         "recording",
         "span",
         "telemetry",
@@ -145,7 +167,8 @@ class LLMSpan:
         self.span = span
         self.extractor = extractor
         base = parent if parent is not None else otel_context.get_current()
-        self._ctx = _llm_context(base, span, self)
+        self.marker = InferenceMarker(self)
+        self._ctx = inference_context(self, base)
         self._done = False
         run: Any = base.get(CHAIN_RUN_KEY)
         self._run = run

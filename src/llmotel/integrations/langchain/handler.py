@@ -36,7 +36,14 @@ from llmotel.integrations.langchain._extract import LangChainExtractor, ModelPar
 from llmotel.records import LLMCall
 from llmotel.telemetry.attributes import bounded_json, error_type
 from llmotel.telemetry.chains import ChainRun, add_event, complete_tool, fail_tool
-from llmotel.telemetry.spans import CHAIN_RUN_KEY, INFERENCE_SPAN_KEY, LLMSpan, Telemetry
+from llmotel.telemetry.spans import (
+    CHAIN_RUN_KEY,
+    INFERENCE_SPAN_KEY,
+    InferenceMarker,
+    LLMSpan,
+    Telemetry,
+    inference_context,
+)
 from llmotel.wrap.decorators import default_telemetry
 
 if TYPE_CHECKING:
@@ -156,7 +163,7 @@ def _conversation_id(metadata: Any) -> str | None:
 def _in_inference(ctx: otel_context.Context) -> bool:
     """True when ``ctx``'s current span is an llmotel inference span (a call directly inside one)."""
     outer = otel_context.get_value(INFERENCE_SPAN_KEY, ctx)
-    return isinstance(outer, LLMSpan) and outer.span is trace.get_current_span(ctx)
+    return isinstance(outer, InferenceMarker) and outer.span is trace.get_current_span(ctx)
 
 
 class LlmotelCallbackHandler(BaseCallbackHandler):
@@ -387,10 +394,10 @@ class LlmotelCallbackHandler(BaseCallbackHandler):
             if attempt is not None:
                 extra[RETRY_ATTEMPT] = attempt
             llm.span.set_attributes(extra)
-        children = otel_context.set_value(INFERENCE_SPAN_KEY, llm, trace.set_span_in_context(llm.span, parent))
+        children = inference_context(llm, parent)
         run = _Run("llm", parent_run_id, children, llm=llm)
         self._add(run_id, run)
-        self._attach(run, otel_context.set_value(INFERENCE_SPAN_KEY, llm, trace.set_span_in_context(llm.span)))
+        self._attach(run, inference_context(llm))
 
     @_guarded
     def on_llm_new_token(

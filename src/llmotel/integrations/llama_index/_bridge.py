@@ -62,7 +62,7 @@ from llmotel.integrations.llama_index._context import Attachment, current_attach
 from llmotel.records import LLMCall
 from llmotel.telemetry.attributes import bounded_json, error_type
 from llmotel.telemetry.chains import ChainRun, add_event, complete_tool, fail_tool
-from llmotel.telemetry.spans import INFERENCE_SPAN_KEY, LLMSpan, Telemetry
+from llmotel.telemetry.spans import LLMSpan, Telemetry, inference_context
 
 __all__ = ["Bridge", "SpanDropped"]
 
@@ -572,7 +572,7 @@ class Bridge:
         if call.request_model == "unknown":  # LLMMetadata's placeholder, not a model
             call.request_model = None
         llm = self.telemetry.start(call, self.extractor, instance, (), kwargs, parent=parent)
-        context = otel_context.set_value(INFERENCE_SPAN_KEY, llm, trace.set_span_in_context(llm.span, parent))
+        context = inference_context(llm, parent)
         handle = _LLM(sid, llm, context, instance, method, parent_id)
         self._store_llm(sid, handle)
         return handle
