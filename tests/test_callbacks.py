@@ -195,7 +195,7 @@ def test_tool_failure_and_pairing_by_name_and_never_started() -> None:
     assert search.attributes[sc.ERROR_TYPE] == "ValueError"  # type: ignore[index]
     assert [e.name for e in search.events] == ["exception"]
     assert calc.status.status_code is StatusCode.ERROR
-    assert calc.status.description == "division by zero"
+    assert calc.status.description == "_OTHER"  # a returned error's text is content: capture is off
     assert calc.attributes[sc.ERROR_TYPE] == "_OTHER"  # type: ignore[index]
     assert slow.attributes["llmotel.tool.completed"] is False  # type: ignore[index]
     assert slow.status.status_code is StatusCode.UNSET
@@ -341,3 +341,13 @@ def test_callback_names_are_the_documented_set() -> None:
     for name in callbacks.CALLBACK_NAMES:
         assert callable(getattr(handler, name))
         assert name in type(handler).__dict__, name  # a real method, not the generic fallback
+
+
+def test_returned_tool_error_text_only_with_capture(capture_content: None) -> None:
+    chain = Chain("c")
+    handlers = callbacks.Callbacks(callbacks.TracingHandler())
+    with llmotel.trace_chain("agent", chain=chain):
+        handlers.fire("on_tool_execution_started", chain, {"id": "call_2", "name": "calc"}, None)
+        handlers.fire("on_tool_execution_failed", chain, {"id": "call_2", "name": "calc"}, "division by zero")
+    calc = by_name(finished())["execute_tool calc"]
+    assert calc.status.description == "division by zero"

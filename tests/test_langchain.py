@@ -634,6 +634,7 @@ def test_tool_errors(cfg: RunnableConfig) -> None:
     assert handled.status.status_code is StatusCode.ERROR
     assert attrs(handled)[sc.ERROR_TYPE] == "tool_error"
     assert attrs(handled)[sc.GEN_AI_TOOL_CALL_ID] == "call-3"
+    assert handled.status.description == "tool_error"  # the returned error text is content: capture is off
 
 
 async def test_async_tool_call(cfg: RunnableConfig) -> None:

@@ -150,14 +150,20 @@ def complete_tool(span: trace.Span, result: Any, capture: bool) -> None:
 
 
 def fail_tool(span: trace.Span, error: Any, error_kind: str) -> None:
-    """The tool raised or returned an error: ERROR status with ``error.type``. The span always ends."""
+    """The tool raised or returned an error: ERROR status with ``error.type``. The span always ends.
+
+    An exception is recorded as exceptions are (an ``exception`` event). An error the tool
+    *returned* (a message, a dict) is tool output, so its text is content: it becomes the status
+    description only with content capture on; otherwise the description is the error type.
+    """
     try:
         span.set_attribute(sc.ERROR_TYPE, error_kind)
         span.set_attribute("llmotel.tool.completed", True)
         if isinstance(error, BaseException):
             record_error(span, error, escaped=False)
         else:
-            span.set_status(Status(StatusCode.ERROR, safe_str(error)[:512]))
+            text = safe_str(error)[:512] if settings().capture_content else error_kind
+            span.set_status(Status(StatusCode.ERROR, text))
     finally:
         span.end()
 
