@@ -274,7 +274,7 @@ def stage_timings(n_calls: int, n_streams: int) -> None:
         "next(inner generator)",
         "LLMSpan.detach",
         "chunk() bookkeeping (count, timings, samples)",
-        "extractor.chunk (read_chunk -> _openai_chunk)",
+        "extractor.chunk (reader -> _openai_chunk)",
     ]
     cacc: list[list[int]] = [[] for _ in clabels]
     traced = bench.TracedChat(bench.make_chunks(2000))

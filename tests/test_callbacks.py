@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -351,3 +352,43 @@ def test_returned_tool_error_text_only_with_capture(capture_content: None) -> No
         handlers.fire("on_tool_execution_failed", chain, {"id": "call_2", "name": "calc"}, "division by zero")
     calc = by_name(finished())["execute_tool calc"]
     assert calc.status.description == "division by zero"
+
+
+def test_trace_chain_on_generators_spans_the_whole_iteration() -> None:
+    @llmotel.trace_chat(provider="openai", model="m")
+    def llm() -> str:
+        return "x"
+
+    @llmotel.trace_chain("agent-loop")
+    def steps(n: int) -> Any:
+        for i in range(n):
+            llm()
+            yield i
+
+    @llmotel.trace_chain("async-agent-loop")
+    async def asteps(n: int) -> Any:
+        for i in range(n):
+            llm()
+            yield i
+
+    async def consume_async() -> list[int]:
+        return [i async for i in asteps(2)]
+
+    assert list(steps(3)) == [0, 1, 2]
+    partial = steps(5)
+    assert next(partial) == 0
+    partial.close()  # an early stop ends the chain span, not as an error
+    assert asyncio.run(consume_async()) == [0, 1]
+    spans = finished()
+    chains_ = [s for s in spans if s.name.startswith("invoke_workflow")]
+    assert [s.name for s in chains_] == [
+        "invoke_workflow agent-loop",
+        "invoke_workflow agent-loop",
+        "invoke_workflow async-agent-loop",
+    ]
+    assert all(s.status.status_code is StatusCode.UNSET for s in chains_)
+    llms = [s for s in spans if s.name == "chat m"]
+    assert len(llms) == 3 + 1 + 2
+    chain_ids = {s.context.span_id for s in chains_}
+    assert all(s.parent is not None and s.parent.span_id in chain_ids for s in llms)
+    assert trace.get_current_span() is trace.INVALID_SPAN

@@ -524,3 +524,50 @@ def test_calls_leave_no_reference_cycles() -> None:
         gc.enable()
     assert alive == []
     assert len(finished()) == 201
+
+
+def test_folded_nested_call_gives_its_response_facts_to_the_outer_span() -> None:
+    class Inner:
+        @llmotel.trace_chat(provider="openai", model="inner")
+        def create(self) -> dict[str, Any]:
+            return COMPLETION
+
+    class Outer:
+        model = "outer"
+
+        def __init__(self) -> None:
+            self.inner = Inner()
+
+        @llmotel.trace_chat(provider="openai")
+        def ask(self) -> str:
+            return str(self.inner.create()["choices"][0]["message"]["content"])  # text only: no usage here
+
+    assert Outer().ask() == "Hello!"
+    [span] = finished()
+    attrs = dict(span.attributes or {})
+    assert span.name == "chat outer"
+    assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == 11
+    assert attrs[sc.GEN_AI_RESPONSE_ID] == "chatcmpl-42"
+    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert sc.LLMOTEL_USAGE_UNKNOWN not in attrs
+
+
+def test_mocks_and_files_are_not_streams_and_the_stream_option() -> None:
+    from unittest import mock
+
+    response = mock.MagicMock()
+
+    @llmotel.trace_chat(provider="openai", model="m")
+    def mocked() -> Any:
+        return response
+
+    @llmotel.trace_chat(provider="openai", model="m", stream=False)
+    def not_a_stream() -> Any:
+        return iter([1, 2, 3])
+
+    assert mocked() is response
+    it = not_a_stream()
+    assert type(it).__name__ == "list_iterator"  # returned as it is, not proxied
+    spans = finished()
+    assert len(spans) == 2
+    assert all(sc.LLMOTEL_STREAM_CHUNKS not in (s.attributes or {}) for s in spans)

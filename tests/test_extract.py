@@ -157,7 +157,7 @@ def stream(items: list[Any], *, capture: bool = True, call: LLMCall | None = Non
     state = StreamState()
     for item in items:
         state.count += 1
-        chunks.read_chunk(call, state, item, capture)
+        llmotel.Extractor().chunk(call, state, item, capture)
     if capture:
         chunks.stream_output(call, state)
     return call, state

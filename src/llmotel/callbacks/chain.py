@@ -4,15 +4,15 @@ decorator. LLM spans from the decorators and tool spans from callbacks nest unde
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
 import wrapt
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from llmotel.telemetry.chains import ChainRun, tracer_for
+from llmotel.wrap.decorators import is_instrumentation_enabled
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,8 +81,27 @@ class trace_chain:
         self.__exit__(exc_type, exc, tb)
 
     def __call__(self, func: F) -> F:
-        """Decorate a function or coroutine function: each call runs under its own chain span."""
+        """Decorate a function, coroutine function, generator or async generator function: each
+        call runs under its own chain span (for generators: from the first step to the end)."""
         spec = self
+
+        if inspect.isgeneratorfunction(func):
+
+            def generator_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+                if not is_instrumentation_enabled():
+                    return wrapped(*args, **kwargs)
+                return _chain_generator(spec, wrapped(*args, **kwargs))
+
+            return wrapt.FunctionWrapper(func, generator_wrapper)  # type: ignore[return-value]
+
+        if inspect.isasyncgenfunction(func):
+
+            def async_generator_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+                if not is_instrumentation_enabled():
+                    return wrapped(*args, **kwargs)
+                return _chain_async_generator(spec, wrapped(*args, **kwargs))
+
+            return wrapt.FunctionWrapper(func, async_generator_wrapper)  # type: ignore[return-value]
 
         if inspect.iscoroutinefunction(func):
 
@@ -119,3 +138,63 @@ class trace_chain:
             return result
 
         return wrapt.FunctionWrapper(func, wrapper)  # type: ignore[return-value]
+
+
+def _chain_generator(spec: trace_chain, gen: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
+    """Run ``gen`` under a chain span: current while each step runs (never across a ``yield``),
+    ended when the generator finishes, raises, is closed or is garbage collected. The span starts
+    with the first step: a generator never started records nothing."""
+    run = spec._start()
+    step: Any = gen.send
+    value: Any = None
+    try:
+        while True:
+            token = run.attach()
+            try:
+                item = step(value)
+            except StopIteration as stop:
+                return stop.value
+            except BaseException as exc:
+                run.end(exc)
+                raise
+            finally:
+                run.detach(token)
+            try:
+                value = yield item
+                step = gen.send
+            except GeneratorExit:
+                gen.close()
+                raise
+            except BaseException as exc:  # thrown in by the consumer: forwarded to the generator
+                step, value = gen.throw, exc
+    finally:
+        run.end()
+
+
+async def _chain_async_generator(spec: trace_chain, gen: AsyncGenerator[Any, Any]) -> AsyncGenerator[Any, Any]:
+    """``_chain_generator`` for async generators."""
+    run = spec._start()
+    step: Any = gen.asend
+    value: Any = None
+    try:
+        while True:
+            token = run.attach()
+            try:
+                item = await step(value)
+            except StopAsyncIteration:
+                return
+            except BaseException as exc:
+                run.end(exc)
+                raise
+            finally:
+                run.detach(token)
+            try:
+                value = yield item
+                step = gen.asend
+            except GeneratorExit:
+                await gen.aclose()
+                raise
+            except BaseException as exc:
+                step, value = gen.athrow, exc
+    finally:
+        run.end()

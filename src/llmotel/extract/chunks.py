@@ -176,12 +176,6 @@ def reader_for(chunk: Any) -> ChunkReader:
     return reader
 
 
-def read_chunk(call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
-    """Accumulate one chunk into the call (``state.count`` already counts it)."""
-    reader = _readers.get(type(chunk)) or reader_for(chunk)
-    reader(call, state, chunk, capture)
-
-
 def chunk_text(chunk: Any) -> str | None:
     """The text a chunk carries (for chunk events), if any."""
     if isinstance(chunk, str):

@@ -116,8 +116,6 @@ def _read_openai_dict(call: LLMCall, response: dict[str, Any]) -> bool:
 
 
 def _read_provider(call: LLMCall, response: Any, capture: bool) -> None:
-    if not capture and type(response) is dict and _read_openai_dict(call, response):
-        return
     if call.response_id is None:
         call.response_id = as_str(get(response, "id"))
     if call.response_model is None:

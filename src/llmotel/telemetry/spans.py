@@ -327,7 +327,7 @@ class LLMSpan:
         if cap and n % state.stride == 0:
             samples = state.samples
             samples.append((n, now, chunk))
-            if len(samples) > cap:  # thin to every other sample; the end picks the final ``cap``
+            if len(samples) > 2 * cap:  # thin to every other sample; the end picks the final ``cap``
                 del samples[1::2]
                 state.stride *= 2
         try:
@@ -413,9 +413,10 @@ class LLMSpan:
                 return 0
             if budget == 1:
                 samples = samples[:1]
-            else:
-                step = (len(samples) - 1) / (budget - 1)
-                samples = [samples[round(i * step)] for i in range(budget)]
+            else:  # every k-th sample (even gaps from the first), then the last
+                body = samples[:-1]
+                k = -(-len(body) // (budget - 1))
+                samples = [*body[::k], samples[-1]]
         reasons = self.call.finish_reasons
         final_reason = next((r for r in reversed(reasons) if r), None) if reasons else None
         extractor = self.extractor

@@ -12,6 +12,8 @@ and staticmethods.
 from __future__ import annotations
 
 import inspect
+import io
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
@@ -39,13 +41,22 @@ def is_instrumentation_enabled() -> bool:
     return not (ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_LEGACY_SUPPRESS_KEY))
 
 
-def should_trace() -> bool:
-    """Not suppressed, and not directly nested in another llmotel inference span (one context read)."""
+def trace_decision() -> Any:
+    """``True``: trace this call. ``False``: suppressed, call through. Otherwise the
+    ``InferenceMarker`` of the llmotel span this call is directly nested in: fold into it (one span
+    per call; the nested call's response facts go to that span's record). One context read."""
     ctx = get_current()
     if ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_LEGACY_SUPPRESS_KEY):
         return False
     outer: Any = ctx.get(INFERENCE_SPAN_KEY)
-    return outer is None or outer.span is not ctx.get(_SPAN_KEY)
+    if outer is None or outer.span is not ctx.get(_SPAN_KEY):
+        return True
+    return outer
+
+
+def should_trace() -> bool:
+    """Not suppressed, and not directly nested in another llmotel inference span."""
+    return trace_decision() is True
 
 
 ModelOption = str | Callable[..., Any] | None
@@ -54,19 +65,28 @@ _NOT_STREAM, _SYNC_STREAM, _ASYNC_STREAM = 0, 1, 2
 _stream_kinds: dict[type, int] = {}
 
 
+def _not_a_stream(cls: type) -> bool:
+    """Iterators that are not LLM streams: strings, mappings, files, and test doubles."""
+    if issubclass(cls, (str, bytes, bytearray, Mapping, io.IOBase)):
+        return True
+    mock = sys.modules.get("unittest.mock")
+    return mock is not None and issubclass(cls, mock.NonCallableMock)
+
+
 def _stream_kind(cls: type) -> int:
     kind = _stream_kinds.get(cls)
-    if kind is None:
-        if isinstance(cls, type) and issubclass(cls, (str, bytes, bytearray, Mapping)):
-            kind = _NOT_STREAM
-        elif hasattr(cls, "__next__"):
-            kind = _SYNC_STREAM
-        elif hasattr(cls, "__anext__"):
-            kind = _ASYNC_STREAM
-        else:
-            kind = _NOT_STREAM
-        if len(_stream_kinds) < 1024:
-            _stream_kinds[cls] = kind
+    if kind is not None:
+        return kind
+    if not isinstance(cls, type) or _not_a_stream(cls):
+        return _NOT_STREAM  # not cached: test doubles make a class per instance
+    if hasattr(cls, "__next__"):
+        kind = _SYNC_STREAM
+    elif hasattr(cls, "__anext__"):
+        kind = _ASYNC_STREAM
+    else:
+        kind = _NOT_STREAM
+    if len(_stream_kinds) < 1024:
+        _stream_kinds[cls] = kind
     return kind
 
 
@@ -85,7 +105,7 @@ def default_telemetry() -> Telemetry:
 class CallSpec:
     """What one decorated callable records: operation, provider, model, naming and extraction."""
 
-    __slots__ = ("_telemetry", "extractor", "model", "name", "operation", "prepare", "provider")
+    __slots__ = ("_telemetry", "extractor", "model", "name", "operation", "prepare", "provider", "stream")
 
     def __init__(
         self,
@@ -98,8 +118,12 @@ class CallSpec:
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: otel_metrics.MeterProvider | None = None,
         prepare: Callable[[LLMCall, dict[str, Any]], None] | None = None,
+        stream: bool | None = None,
     ) -> None:
         self.operation = operation
+        self.stream = stream
+        """``None``: a returned generator, SDK stream or other iterator is traced as a stream;
+        ``False``: never (the span ends when the call returns); ``True``: always for iterators."""
         self.prepare = prepare
         """Integration hook run after the span started, before the call: may adjust ``kwargs``."""
         self.provider = provider
@@ -154,8 +178,12 @@ class CallSpec:
 
     def call_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """Plain function: one span around the call, or a stream proxy if it returns an iterator."""
-        if not should_trace():
-            return wrapped(*args, **kwargs)
+        decision = trace_decision()
+        if decision is not True:
+            result = wrapped(*args, **kwargs)
+            if decision is not False:
+                self._fold(decision, result)
+            return result
         active = self.begin(instance, args, kwargs)
         if active is None:
             return wrapped(*args, **kwargs)
@@ -167,12 +195,16 @@ class CallSpec:
             active.fail(exc)
             raise
         active.detach(token)
-        return _finish(active, result)
+        return _finish(active, result, self.stream)
 
     async def async_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """Coroutine function: one span around the awaited call, or a stream proxy for its result."""
-        if not should_trace():
-            return await wrapped(*args, **kwargs)
+        decision = trace_decision()
+        if decision is not True:
+            result = await wrapped(*args, **kwargs)
+            if decision is not False:
+                self._fold(decision, result)
+            return result
         active = self.begin(instance, args, kwargs)
         if active is None:
             return await wrapped(*args, **kwargs)
@@ -184,7 +216,18 @@ class CallSpec:
             active.fail(exc)
             raise
         active.detach(token)
-        return _finish(active, result)
+        return _finish(active, result, self.stream)
+
+    def _fold(self, outer: Any, result: Any) -> None:
+        """A call folded into the span it is directly nested in: its response facts (usage, id,
+        model, finish reasons) go to that span's record, which often has no better source."""
+        llm = outer.llm
+        if llm is None or self.stream is False or _stream_kind(type(result)) != _NOT_STREAM:
+            return
+        try:
+            self.extractor.response(llm.call, result, False)
+        except Exception as exc:
+            internal_error("response extraction", exc)
 
     def _generator(self, proxy: type, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         if not should_trace():
@@ -220,10 +263,16 @@ class CallSpec:
         return self.call_wrapper
 
 
-def _finish(active: LLMSpan, result: Any) -> Any:
-    kind = _stream_kinds.get(type(result))
+def _finish(active: LLMSpan, result: Any, stream: bool | None = None) -> Any:
+    cls = type(result)
+    kind = _stream_kinds.get(cls)
     if kind is None:
-        kind = _stream_kind(type(result))
+        kind = _stream_kind(cls)
+    if stream is not None:
+        if stream is False:
+            kind = _NOT_STREAM
+        elif kind == _NOT_STREAM:  # forced: any iterator, even one llmotel would not guess
+            kind = _SYNC_STREAM if hasattr(cls, "__next__") else _ASYNC_STREAM if hasattr(cls, "__anext__") else kind
     if kind == _NOT_STREAM:
         active.end(result)
         return result
@@ -260,6 +309,7 @@ def trace_chat(
     extractor: Extractor | None = ...,
     tracer_provider: trace.TracerProvider | None = ...,
     meter_provider: otel_metrics.MeterProvider | None = ...,
+    stream: bool | None = ...,
 ) -> Callable[[F], F]: ...
 def trace_chat(func: Any = None, **options: Any) -> Any:
     """Trace each call of the decorated chat function/method as one GenAI ``chat`` span.
@@ -274,6 +324,9 @@ def trace_chat(func: Any = None, **options: Any) -> Any:
     - ``operation``: ``gen_ai.operation.name`` (default ``chat``); ``name``: span name override.
     - ``extractor``: an ``llmotel.Extractor`` subclass instance mapping your own types.
     - ``tracer_provider`` / ``meter_provider``: use these instead of the global providers.
+    - ``stream``: a returned generator, SDK stream or other iterator is traced to its end by
+      default (``None``); ``False`` ends the span when the call returns; ``True`` traces any
+      returned iterator. Strings, mappings, files and ``unittest.mock`` objects are never streams.
     """
     return _decorator(sc.OP_CHAT, func, options)
 
@@ -291,6 +344,7 @@ def trace_completion(
     extractor: Extractor | None = ...,
     tracer_provider: trace.TracerProvider | None = ...,
     meter_provider: otel_metrics.MeterProvider | None = ...,
+    stream: bool | None = ...,
 ) -> Callable[[F], F]: ...
 def trace_completion(func: Any = None, **options: Any) -> Any:
     """Trace each call as one GenAI ``text_completion`` span; same options as ``trace_chat``."""
