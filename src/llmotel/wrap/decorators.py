@@ -20,7 +20,7 @@ from typing import Any, TypeVar, overload
 import wrapt
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_current
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context, get_current
 from opentelemetry.trace.propagation import _SPAN_KEY
 
 from llmotel import semconv as sc
@@ -41,11 +41,12 @@ def is_instrumentation_enabled() -> bool:
     return not (ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_LEGACY_SUPPRESS_KEY))
 
 
-def trace_decision() -> Any:
+def trace_decision(ctx: Context | None = None) -> Any:
     """``True``: trace this call. ``False``: suppressed, call through. Otherwise the
     ``InferenceMarker`` of the llmotel span this call is directly nested in: fold into it (one span
     per call; the nested call's response facts go to that span's record). One context read."""
-    ctx = get_current()
+    if ctx is None:
+        ctx = get_current()
     if ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_LEGACY_SUPPRESS_KEY):
         return False
     outer: Any = ctx.get(INFERENCE_SPAN_KEY)
@@ -136,7 +137,9 @@ class CallSpec:
             else None
         )
 
-    def begin(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LLMSpan | None:
+    def begin(
+        self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], parent: Context | None = None
+    ) -> LLMSpan | None:
         """Build the request record and start the span; ``None`` means "call through untraced".
 
         Callers check ``should_trace()`` first (suppression, and a call directly nested in another
@@ -162,7 +165,7 @@ class CallSpec:
             internal_error("request extraction", exc)
         try:
             telemetry = self._telemetry or default_telemetry()
-            llm_span = telemetry.start(call, self.extractor, instance, args, kwargs)
+            llm_span = telemetry.start(call, self.extractor, instance, args, kwargs, parent)
             if self.prepare is not None:
                 try:
                     self.prepare(call, kwargs)
@@ -178,13 +181,14 @@ class CallSpec:
 
     def call_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """Plain function: one span around the call, or a stream proxy if it returns an iterator."""
-        decision = trace_decision()
+        ctx = get_current()
+        decision = trace_decision(ctx)
         if decision is not True:
             result = wrapped(*args, **kwargs)
             if decision is not False:
                 self._fold(decision, result)
             return result
-        active = self.begin(instance, args, kwargs)
+        active = self.begin(instance, args, kwargs, ctx)
         if active is None:
             return wrapped(*args, **kwargs)
         token = active.attach()
@@ -199,13 +203,14 @@ class CallSpec:
 
     async def async_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """Coroutine function: one span around the awaited call, or a stream proxy for its result."""
-        decision = trace_decision()
+        ctx = get_current()
+        decision = trace_decision(ctx)
         if decision is not True:
             result = await wrapped(*args, **kwargs)
             if decision is not False:
                 self._fold(decision, result)
             return result
-        active = self.begin(instance, args, kwargs)
+        active = self.begin(instance, args, kwargs, ctx)
         if active is None:
             return await wrapped(*args, **kwargs)
         token = active.attach()
