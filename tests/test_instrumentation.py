@@ -224,3 +224,55 @@ def test_too_old_library_is_skipped_without_noise(tmp_path: Path) -> None:
     assert "APP-RESULT chatcmpl-auto" in result.stdout
     assert "chat gpt-auto" not in result.stdout  # not instrumented: the installed version is "too old"
     assert result.stderr == ""
+
+
+def test_headers_of_other_requests_under_an_llm_span_are_not_recorded() -> None:
+    import json as _json
+
+    import httpx
+    import openai
+
+    from llmotel.integrations.openai import OpenAIInstrumentor
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/moderations"):
+            return httpx.Response(
+                200,
+                json={"id": "modr-1", "model": "omni-moderation", "results": []},
+                headers={"x-request-id": "req-moderation"},
+            )
+        body = _json.loads(request.content)
+        return httpx.Response(
+            200,
+            json={
+                "id": "chatcmpl-h",
+                "object": "chat.completion",
+                "created": 1,
+                "model": body["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            },
+            headers={"x-request-id": "req-chat"},
+        )
+
+    client = openai.OpenAI(
+        api_key="sk-test-secret-key-123",
+        base_url="http://127.0.0.1:9/v1",
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
+
+    @llmotel.trace_chat(provider="openai", model="gpt-x")
+    def answer() -> str:
+        reply = client.chat.completions.create(model="gpt-x", messages=[{"role": "user", "content": "hi"}])
+        client.moderations.create(input="hi")  # another request made under the same LLM span
+        return str(reply.choices[0].message.content)
+
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument()
+    try:
+        assert answer() == "hi"
+    finally:
+        instrumentor.uninstrument()
+    [span] = finished()
+    assert span.attributes["llmotel.response.request_id"] == "req-chat"  # type: ignore[index]
+    assert span.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] == 1  # type: ignore[index]
