@@ -10,24 +10,38 @@ from typing import Any
 _MAX_INT64 = 2**63 - 1
 
 
-_mapping_types: dict[type, bool] = {dict: True}
+_type_kinds: dict[type, Any] = {dict: True}
+"""Per type: ``True`` for mappings, a frozenset of field names for pydantic models, else ``False``."""
+
+
+def _kind(obj: Any) -> Any:
+    cls = type(obj)
+    if isinstance(obj, Mapping):
+        kind: Any = True
+    else:
+        fields = getattr(cls, "model_fields", None)
+        kind = frozenset(fields) if isinstance(fields, Mapping) and hasattr(obj, "__pydantic_extra__") else False
+    if len(_type_kinds) < 1024:
+        _type_kinds[cls] = kind
+    return kind
 
 
 def get(obj: Any, name: str) -> Any:
     """``obj[name]`` for mappings, ``obj.name`` otherwise; ``None`` when absent.
 
-    Hot path: whether a type is a mapping is decided once per type (an ABC check costs more than
-    the lookup itself).
+    Hot path: the kind of a type is decided once. For pydantic models a name that is neither a
+    field nor a class attribute is looked up in the model's extras instead of through
+    ``getattr``, which would raise (slowly) inside pydantic.
     """
-    cls = type(obj)
-    is_mapping = _mapping_types.get(cls)
-    if is_mapping is None:
-        is_mapping = isinstance(obj, Mapping)
-        if len(_mapping_types) < 1024:
-            _mapping_types[cls] = is_mapping
-    if is_mapping:
+    kind = _type_kinds.get(type(obj))
+    if kind is None:
+        kind = _kind(obj)
+    if kind is True:
         return obj.get(name)
-    return getattr(obj, name, None)
+    if kind is False or name in kind or hasattr(type(obj), name):
+        return getattr(obj, name, None)
+    extra = obj.__pydantic_extra__
+    return extra.get(name) if extra else None
 
 
 def count(value: Any) -> int | None:

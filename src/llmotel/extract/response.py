@@ -70,6 +70,27 @@ def add_usage(call: LLMCall, usage: Usage | None) -> None:
         call.usage.merge(usage)
 
 
+_llama_shapes: dict[type, bool] = {}
+
+
+def _llama_shaped(response: Any) -> bool | None:
+    """Whether a pydantic response class is LlamaIndex-shaped (``raw``/``additional_kwargs`` plus
+    ``message``/``text``), decided once per class from its declared fields: probing a pydantic
+    instance for a missing attribute raises inside pydantic, which costs microseconds per call.
+    ``None`` for other objects (decided per instance)."""
+    cls = type(response)
+    known = _llama_shapes.get(cls)
+    if known is not None:
+        return known
+    fields = getattr(cls, "model_fields", None)
+    if not isinstance(fields, Mapping):
+        return None
+    known = ("raw" in fields or "additional_kwargs" in fields) and ("message" in fields or "text" in fields)
+    if len(_llama_shapes) < 1024:
+        _llama_shapes[cls] = known
+    return known
+
+
 def read_response(call: LLMCall, response: Any, capture: bool) -> None:
     """Fill the call's response facts from a provider response object."""
     if response is None:
@@ -79,6 +100,9 @@ def read_response(call: LLMCall, response: Any, capture: bool) -> None:
             call.output_messages = [content.output_message(response, "stop")]
         return
     if not capture and type(response) is dict and "raw" not in response and _read_openai_dict(call, response):
+        return
+    if _llama_shaped(response) is False:  # a provider SDK's pydantic response: no probing
+        _read_provider(call, response, capture)
         return
     raw = get(response, "raw")
     if ((raw is not None and raw is not response) or isinstance(get(response, "additional_kwargs"), Mapping)) and (

@@ -13,6 +13,7 @@ from llmotel.extract.request import server_of
 from llmotel.records import LLMCall
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
+_raw_wrappers: dict[type, bool] = {}
 
 
 def is_usage_only_chunk(chunk: Any) -> bool:
@@ -41,15 +42,21 @@ class OpenAIExtractor(Extractor):
             call.extra = {**(call.extra or {}), "llmotel.openai.raw_response": "streaming"}
 
     def response(self, call: LLMCall, result: Any, capture: bool) -> None:
-        parse = getattr(result, "parse", None)
-        http = getattr(result, "http_response", None)
+        cls = type(result)
+        raw_wrapper = _raw_wrappers.get(cls)
+        if raw_wrapper is None:  # decided once per class: probing a pydantic model for a missing name is slow
+            raw_wrapper = callable(getattr(cls, "parse", None)) and isinstance(getattr(cls, "headers", None), property)
+            if len(_raw_wrappers) < 256:
+                _raw_wrappers[cls] = raw_wrapper
+        parse = getattr(result, "parse", None) if raw_wrapper else None
+        http = getattr(result, "http_response", None) if raw_wrapper else None
         if parse is not None and http is not None and callable(parse):  # with_raw_response wrappers
             call.extra = {**(call.extra or {}), **header_attributes(getattr(http, "headers", None))}
             if (call.extra or {}).get("llmotel.openai.raw_response") == "streaming" or call.stream:
                 return  # reading the body here would consume what the caller is about to read
             result = parse()
-        data = get(result, "data")
-        if isinstance(data, list) and call.operation == "embeddings":
+        data = get(result, "data") if call.operation == "embeddings" else None
+        if isinstance(data, list):
             usage = get(result, "usage")
             prompt = get(usage, "prompt_tokens") if usage is not None else None
             if type(prompt) is int and prompt >= 0:
