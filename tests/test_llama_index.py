@@ -88,7 +88,8 @@ class FakeLLM(CustomLLM):
     fail_with: Any = None
     stream_fail_after: Any = None
     pieces: list[str] = ["Hel", "lo", "!"]
-    chunk_delay: float = 0.0
+    chunk_barrier: Any = None
+    """A ``threading.Barrier`` every stream waits on at its second chunk (threads mid-stream together)."""
 
     @property
     def metadata(self) -> LLMMetadata:
@@ -99,8 +100,8 @@ class FakeLLM(CustomLLM):
         for i, piece in enumerate(self.pieces):
             if self.stream_fail_after is not None and i >= self.stream_fail_after:
                 raise RuntimeError("stream broke")
-            if self.chunk_delay:
-                time.sleep(self.chunk_delay)
+            if self.chunk_barrier is not None and i == 1:
+                self.chunk_barrier.wait(timeout=30)
             text += piece
             yield ChatResponse(
                 message=ChatMessage(role=MessageRole.ASSISTANT, content=text),
@@ -440,7 +441,8 @@ def test_llm_method_without_callback_is_a_chain_span(bridge: li.Bridge) -> None:
 def test_stream_span_ends_after_the_last_chunk(bridge: li.Bridge) -> None:
     stream = FakeLLM().stream_chat(USER)
     assert finished() == []
-    time.sleep(0.03)
+    assert sum(range(300_000)) > 0  # the caller does other work before reading (no sleep)
+    before_first_read = time.time_ns()
     first = next(stream)
     assert first.delta == "Hel"
     assert finished() == []
@@ -452,7 +454,8 @@ def test_stream_span_ends_after_the_last_chunk(bridge: li.Bridge) -> None:
     assert a["gen_ai.request.stream"] is True
     assert (a["llmotel.stream.chunks"], a["llmotel.stream.completed"]) == (3, True)
     assert a["llmotel.stream.stop_reason"] == "exhausted"
-    assert a["gen_ai.response.time_to_first_chunk"] >= 0.03  # from the call, not from the first next()
+    # from the call, not from the first next(): it includes the caller's work before reading
+    assert a["gen_ai.response.time_to_first_chunk"] * 1e9 >= before_first_read - span.start_time - 500_000
     assert a["gen_ai.response.finish_reasons"] == ("stop",)
     assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (9, 4)
     assert a["gen_ai.response.id"] == "chatcmpl-s1"
@@ -1002,7 +1005,7 @@ print("ok")
 
 
 def test_concurrent_threads_keep_their_own_spans(bridge: li.Bridge) -> None:
-    llm = FakeLLM(chunk_delay=0.001)
+    llm = FakeLLM(chunk_barrier=threading.Barrier(4))  # all four streams are open at the same time
     barrier = threading.Barrier(4)
 
     def work(_: int) -> int:
