@@ -46,7 +46,7 @@ class trace_chain:
         self.attributes = attributes
         self._tracer = tracer_for(tracer_provider)
         self.run: ChainRun | None = None
-        self._token: object | None = None
+        self._scope: _Scope | None = None
 
     def _start(self, chain: Any = None) -> ChainRun:
         return ChainRun(
@@ -59,18 +59,15 @@ class trace_chain:
         )
 
     def __enter__(self) -> ChainRun:
-        self.run = self._start()
-        self._token = self.run.attach()
+        self._scope = _Scope(self._start())
+        self.run = self._scope.run
         return self.run
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        run, token = self.run, self._token
-        if run is None or token is None:
-            return
-        run.detach(token)
-        run.end(exc)
+        if self._scope is not None:
+            self._scope.__exit__(exc_type, exc, tb)
 
     async def __aenter__(self) -> ChainRun:
         return self.__enter__()
@@ -84,60 +81,50 @@ class trace_chain:
         """Decorate a function, coroutine function, generator or async generator function: each
         call runs under its own chain span (for generators: from the first step to the end)."""
         spec = self
-
-        if inspect.isgeneratorfunction(func):
+        if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+            traced = _chain_generator if inspect.isgeneratorfunction(func) else _chain_async_generator
 
             def generator_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
                 if not is_instrumentation_enabled():
                     return wrapped(*args, **kwargs)
-                return _chain_generator(spec, wrapped(*args, **kwargs))
+                return traced(spec, wrapped(*args, **kwargs))
 
             return wrapt.FunctionWrapper(func, generator_wrapper)  # type: ignore[return-value]
-
-        if inspect.isasyncgenfunction(func):
-
-            def async_generator_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-                if not is_instrumentation_enabled():
-                    return wrapped(*args, **kwargs)
-                return _chain_async_generator(spec, wrapped(*args, **kwargs))
-
-            return wrapt.FunctionWrapper(func, async_generator_wrapper)  # type: ignore[return-value]
 
         if inspect.iscoroutinefunction(func):
 
             async def async_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
                 if not is_instrumentation_enabled():
                     return await wrapped(*args, **kwargs)
-                run = spec._start()
-                token = run.attach()
-                try:
-                    result = await wrapped(*args, **kwargs)
-                except BaseException as exc:
-                    run.detach(token)
-                    run.end(exc)
-                    raise
-                run.detach(token)
-                run.end()
-                return result
+                with _Scope(spec._start()):
+                    return await wrapped(*args, **kwargs)
 
             return wrapt.FunctionWrapper(func, async_wrapper)  # type: ignore[return-value]
 
         def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
             if not is_instrumentation_enabled():
                 return wrapped(*args, **kwargs)
-            run = spec._start()
-            token = run.attach()
-            try:
-                result = wrapped(*args, **kwargs)
-            except BaseException as exc:
-                run.detach(token)
-                run.end(exc)
-                raise
-            run.detach(token)
-            run.end()
-            return result
+            with _Scope(spec._start()):
+                return wrapped(*args, **kwargs)
 
         return wrapt.FunctionWrapper(func, wrapper)  # type: ignore[return-value]
+
+
+class _Scope:
+    """A run made current for one block (one call of a decorated function), ended on exit."""
+
+    __slots__ = ("run", "token")
+
+    def __init__(self, run: ChainRun) -> None:
+        self.run = run
+        self.token = run.attach()
+
+    def __enter__(self) -> ChainRun:
+        return self.run
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.run.detach(self.token)
+        self.run.end(exc)
 
 
 def _chain_generator(spec: trace_chain, gen: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
