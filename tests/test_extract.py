@@ -29,6 +29,8 @@ from anthropic.types import (
     TextBlock,
     TextDelta,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from llama_index.core.base.llms.types import ImageBlock
 from llama_index.core.base.llms.types import TextBlock as LlamaTextBlock
@@ -1637,3 +1639,98 @@ def test_model_config_leaves_out_secrets_personal_data_and_content() -> None:
         "llmotel.model.model_name": "gpt-4o-mini",
         "llmotel.model.temperature": 0.2,
     }
+
+
+# --- the response fast path agrees with the general path ---------------------------------------------
+
+_identifiers = st.one_of(st.none(), st.text(max_size=8), st.text(min_size=1020, max_size=1030), st.integers())
+_counts = st.one_of(st.none(), st.integers(-5, 2**64), st.floats(allow_nan=True), st.text(max_size=3))
+_choice = st.fixed_dictionaries(
+    {"index": st.integers(0, 3), "finish_reason": st.one_of(_identifiers, st.sampled_from(["stop", "length", ""]))}
+)
+_usage = st.one_of(
+    st.none(),
+    st.just({}),
+    st.fixed_dictionaries(
+        {"prompt_tokens": _counts, "completion_tokens": _counts},
+        optional={
+            "prompt_tokens_details": st.one_of(st.none(), st.fixed_dictionaries({"cached_tokens": _counts})),
+            "completion_tokens_details": st.one_of(st.none(), st.fixed_dictionaries({"reasoning_tokens": _counts})),
+        },
+    ),
+)
+_openai_dicts = st.fixed_dictionaries(
+    {"choices": st.lists(st.one_of(_choice, st.none(), st.integers()), max_size=3)},
+    optional={"id": _identifiers, "model": _identifiers, "usage": _usage},
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_openai_dicts, st.booleans())
+def test_response_fast_path_records_what_the_general_path_records(raw: dict[str, Any], known_usage: bool) -> None:
+    """The inline OpenAI fast path (no capture) must fill the record exactly as the general path
+    would, for well-formed and malformed responses alike, starting from an empty record or from a
+    record that already knows usage (a folded call)."""
+    fast, general = LLMCall("chat", "openai"), LLMCall("chat", "openai")
+    if known_usage:
+        fast.usage, general.usage = Usage(1, 2), Usage(1, 2)
+    response.read_response(fast, raw, False)
+    response._read_general(general, raw, False)
+    assert fast == general
+
+
+def test_response_fast_path_reads_sdk_objects_like_dicts() -> None:
+    """The SDK's pydantic ChatCompletion is read through its fields, with the same result as the dict."""
+    raw = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-x",
+        "choices": [
+            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "a"}},
+            {"index": 1, "finish_reason": "length", "message": {"role": "assistant", "content": "b"}},
+        ],
+        "usage": {
+            "prompt_tokens": 5,
+            "completion_tokens": 7,
+            "total_tokens": 12,
+            "prompt_tokens_details": {"cached_tokens": 2},
+        },
+    }
+    from_object, from_dict = LLMCall("chat", "openai"), LLMCall("chat", "openai")
+    response.read_response(from_object, ChatCompletion.model_validate(raw), False)
+    response.read_response(from_dict, raw, False)
+    assert from_object == from_dict
+    assert from_object.finish_reasons == ["stop", "length"]
+    assert from_object.usage == Usage(5, 7, cache_read_input_tokens=2)
+
+
+def test_extractor_option_must_be_an_extractor() -> None:
+    with pytest.raises(TypeError, match="Extractor"):
+        llmotel.trace_chat(extractor=object())(lambda: None)  # type: ignore[arg-type]
+
+
+_chunk_choice = st.fixed_dictionaries(
+    {"index": st.one_of(st.integers(-1, 200), st.none()), "finish_reason": st.one_of(st.none(), _identifiers)},
+    optional={
+        "delta": st.one_of(st.none(), st.fixed_dictionaries({"content": st.one_of(st.none(), st.text(max_size=4))}))
+    },
+)
+_openai_chunks = st.fixed_dictionaries(
+    {"choices": st.one_of(st.lists(_chunk_choice, max_size=3), st.none())},
+    optional={"id": _identifiers, "model": _identifiers, "usage": _usage},
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_openai_chunks, min_size=1, max_size=4), st.booleans())
+def test_chunk_fast_path_records_what_the_general_path_records(stream: list[dict[str, Any]], capture: bool) -> None:
+    """Chunks read through their field mapping (the fast path, which skips choices without a
+    finish reason) fill the record and the stream state exactly as attribute-by-attribute reads."""
+    fast, general = LLMCall("chat", "openai"), LLMCall("chat", "openai")
+    fast_state, general_state = StreamState(), StreamState()
+    for chunk in stream:
+        chunks._openai_chunk(fast, fast_state, chunk, capture)
+        chunks._openai_chunk_object(general, general_state, chunk, capture)
+    assert fast == general
+    assert fast_state.texts == general_state.texts

@@ -97,19 +97,22 @@ def read_settings() -> Settings:
     )
 
 
-class _Holder:
+class SettingsHolder:
+    """Where the settings in force live (``settings()`` reads them; hot paths read ``current``
+    directly and fall back to ``settings()`` while it is ``None``)."""
+
     current: Settings | None = None
 
 
 def settings() -> Settings:
     """The settings in force (read from the environment on first use)."""
-    current = _Holder.current
+    current = SettingsHolder.current
     if current is None:
-        current = _Holder.current = read_settings()
+        current = SettingsHolder.current = read_settings()
     return current
 
 
 def reload_settings() -> Settings:
     """Read the environment again and return the new settings."""
-    _Holder.current = read_settings()
-    return _Holder.current
+    SettingsHolder.current = read_settings()
+    return SettingsHolder.current

@@ -7,10 +7,11 @@ own request, response or chunk types, then pass an instance as ``extractor=`` to
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from llmotel import semconv as sc
 from llmotel.extract import chunks, content, request, response
+from llmotel.extract._access import MAX_IDENTIFIER
 from llmotel.records import LLMCall, StreamState
 
 __all__ = ["Extractor"]
@@ -24,18 +25,31 @@ class Extractor:
     the span is recording, so an override may be as expensive as it needs to be there.
     """
 
+    default_response: ClassVar[bool] = True
+    """True while ``response`` is the default one: telemetry then calls ``read_response`` directly."""
+    default_chunk: ClassVar[bool] = True
+    """True while ``chunk`` is the default one: telemetry then calls the cached chunk reader directly."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.default_response = cls.response is Extractor.response
+        cls.default_chunk = cls.chunk is Extractor.chunk
+
     def request(self, call: LLMCall, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
         """Fill the request facts (model, parameters, server) before the call is made."""
-        fields = request.fields_of(instance)
+        # hot path: the two common cases without a call (a ``__slots__`` SDK resource, no instance)
+        if instance is None or type(instance) in request.no_fields:
+            fields = request.EMPTY
+        else:
+            fields = request.fields_of(instance)
         if call.request_model is None:
             model = kwargs.get("model")
-            call.request_model = model if type(model) is str else request.request_model(kwargs, instance, fields)
-        params = request.request_params(kwargs, fields)
-        if params:
-            if call.params:
-                call.params.update(params)
-            else:
-                call.params = params
+            call.request_model = (
+                model
+                if type(model) is str and 0 < len(model) <= MAX_IDENTIFIER
+                else request.request_model(kwargs, instance, fields)
+            )
+        request.request_params(kwargs, fields, call.params)
         if kwargs.get("stream") is True:
             call.stream = True
         if fields:

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 _MAX_INT64 = 2**63 - 1
+MAX_COUNT = _MAX_INT64
+"""The largest token count recorded (an int64 attribute)."""
 
 
 _type_kinds: dict[type, Any] = {dict: True}
@@ -42,6 +44,24 @@ def get(obj: Any, name: str) -> Any:
         return getattr(obj, name, None)
     extra = obj.__pydantic_extra__
     return extra.get(name) if extra else None
+
+
+def field_map(obj: Any) -> Mapping[str, Any] | None:
+    """The object's fields as a mapping, when reading them needs no attribute access: a mapping
+    itself, or a pydantic model's ``__dict__`` (its declared fields; extras live elsewhere).
+    ``None`` for other objects (read those with ``get``). Hot path: one dict lookup per type."""
+    cls = type(obj)
+    if cls is dict:
+        return obj  # type: ignore[no-any-return]
+    kind = _type_kinds.get(cls)
+    if kind is None:
+        kind = _kind(obj)
+    if kind is True:
+        return obj  # type: ignore[no-any-return]
+    if kind is False:
+        return None
+    fields = getattr(obj, "__dict__", None)
+    return fields if type(fields) is dict else None
 
 
 def count(value: Any) -> int | None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from llmotel.extract import content
-from llmotel.extract._access import as_int, as_str, get
+from llmotel.extract._access import MAX_IDENTIFIER, as_int, as_str, field_map, get
 from llmotel.extract.response import add_usage, usage_from
 from llmotel.records import LLMCall, StreamState
 
@@ -58,31 +58,58 @@ def _add_tool_fragment(state: StreamState, choice: int, call: Any) -> None:
 
 def _openai_chunk(call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
     """OpenAI chat.completions / completions chunk (objects or dicts)."""
+    fields = field_map(chunk)  # dicts and pydantic chunks: plain dict reads
+    if fields is None:
+        _openai_chunk_object(call, state, chunk, capture)
+        return
+    if call.response_model is None:
+        call.response_id = call.response_id or as_str(fields.get("id"))
+        call.response_model = as_str(fields.get("model"))
+    choices = fields.get("choices")
+    if choices and type(choices) is list:
+        if not capture and len(choices) == 1:  # the common chunk: one choice, no finish reason yet
+            choice = field_map(choices[0])
+            if choice is not None and choice.get("finish_reason") is None:
+                choices = None
+        if choices:
+            _openai_choices(call, state, choices, capture)
+    elif choices and isinstance(choices, tuple):
+        _openai_choices(call, state, choices, capture)
+    usage = fields.get("usage")
+    if usage is not None:
+        add_usage(call, usage_from(usage))
+
+
+def _openai_chunk_object(call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
     if call.response_model is None:
         call.response_id = call.response_id or as_str(get(chunk, "id"))
         call.response_model = as_str(get(chunk, "model"))
     choices = get(chunk, "choices")
     if choices and isinstance(choices, (list, tuple)):
-        for position, choice in enumerate(choices):
-            index = get(choice, "index")
-            if type(index) is not int or not 0 <= index < MAX_CHOICES:
-                index = position  # a malformed index: the choice's position in this chunk
-            reason = get(choice, "finish_reason")
-            if reason:
-                _set_finish(call, index, str(reason))
-            if capture:
-                delta = get(choice, "delta")
-                if delta is not None:
-                    _add_text(state, index, get(delta, "content"))
-                    tool_calls = get(delta, "tool_calls")
-                    if tool_calls:
-                        for tool_call in tool_calls:
-                            _add_tool_fragment(state, index, tool_call)
-                else:
-                    _add_text(state, index, get(choice, "text"))
+        _openai_choices(call, state, choices, capture)
     usage = get(chunk, "usage")
     if usage is not None:
         add_usage(call, usage_from(usage))
+
+
+def _openai_choices(call: LLMCall, state: StreamState, choices: Any, capture: bool) -> None:
+    for position, choice in enumerate(choices):
+        index = get(choice, "index")
+        if type(index) is not int or not 0 <= index < MAX_CHOICES:
+            index = position  # a malformed index: the choice's position in this chunk
+        reason = get(choice, "finish_reason")
+        if reason:
+            _set_finish(call, index, str(reason)[:MAX_IDENTIFIER])
+        if capture:
+            delta = get(choice, "delta")
+            if delta is not None:
+                _add_text(state, index, get(delta, "content"))
+                tool_calls = get(delta, "tool_calls")
+                if tool_calls:
+                    for tool_call in tool_calls:
+                        _add_tool_fragment(state, index, tool_call)
+            else:
+                _add_text(state, index, get(choice, "text"))
 
 
 def _typed_event(call: LLMCall, state: StreamState, event: Any, capture: bool) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from llmotel import semconv as sc
-from llmotel.extract._access import as_float, as_int, as_str, get, str_list
+from llmotel.extract._access import MAX_COUNT, as_float, as_int, as_str, get, str_list
 from llmotel.records import Scalar
 
 
@@ -38,14 +38,15 @@ _PARAMS: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any]], ...] = (
     (sc.GEN_AI_REQUEST_CHOICE_COUNT, ("n", "candidate_count"), _choice_count),
 )
 
-_EMPTY: Mapping[str, Any] = {}
+EMPTY: Mapping[str, Any] = {}
+_EMPTY = EMPTY
 _ALIASES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     name: (key, convert) for key, names, convert in _PARAMS for name in names
 }
 """Argument name -> (attribute key, converter)."""
 
 
-_no_fields: set[type] = set()
+no_fields: set[type] = set()
 """Classes whose instances have no ``__dict__`` (``__slots__``): looked up once, not per call."""
 
 
@@ -54,27 +55,45 @@ def fields_of(instance: Any) -> Mapping[str, Any]:
     if instance is None:
         return _EMPTY
     cls = type(instance)
-    if cls in _no_fields:
+    if cls in no_fields:
         return _EMPTY
     d = getattr(instance, "__dict__", None)
     if isinstance(d, dict):
         return d
-    if len(_no_fields) < 1024:
-        _no_fields.add(cls)
+    if len(no_fields) < 1024:
+        no_fields.add(cls)
     return _EMPTY
 
 
-def request_params(kwargs: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
-    """GenAI request attributes found in the call's kwargs, else on the instance.
+def request_params(
+    kwargs: Mapping[str, Any], fields: Mapping[str, Any], params: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """GenAI request attributes found in the call's kwargs, else on the instance, added to
+    ``params`` (a new dict by default), which is returned.
 
     The instance's configuration is read first and the call's own arguments override it.
     """
-    params: dict[str, Any] = {}
-    for source in (fields, kwargs) if fields else (kwargs,):
-        for name, raw in source.items():
-            alias = _ALIASES.get(name)
+    if params is None:
+        params = {}
+    aliases = _ALIASES
+    if fields:
+        for name, raw in fields.items():
+            alias = aliases.get(name)
             if alias is not None and raw is not None:
                 value = alias[1](raw)
+                if value is not None:
+                    params[alias[0]] = value
+    for name, raw in kwargs.items():
+        alias = aliases.get(name)
+        if alias is not None and raw is not None:
+            convert = alias[1]
+            kind = type(raw)
+            if (kind is float and convert is as_float and raw - raw == 0.0) or (  # finite
+                kind is int and convert is as_int and -MAX_COUNT <= raw <= MAX_COUNT
+            ):
+                params[alias[0]] = raw  # the usual values, without a converter call
+            else:
+                value = convert(raw)
                 if value is not None:
                     params[alias[0]] = value
     return params
@@ -244,8 +263,9 @@ def is_secret_value(value: str) -> bool:
 
 
 _key_cache: dict[str, str | None] = {}
-_no_dump: set[type] = set()
-"""Classes without ``__dict__``, ``to_dict`` or ``model_dump``: no configuration to record."""
+no_config: set[type] = set()
+"""Classes without ``__dict__``, ``to_dict`` or ``model_dump``: no configuration to record
+(checked before ``model_config`` is called, on every call)."""
 
 
 def _attribute_key(name: str) -> str | None:
@@ -268,17 +288,19 @@ def model_config(instance: Any, limit: int) -> dict[str, Scalar] | None:
     Private names, secret-like names and values, and content-like fields (prompts, system
     instructions, templates) are left out; strings are cut at 256 characters; at most ``limit``.
     """
-    if instance is None or limit <= 0 or isinstance(instance, type):
+    if instance is None or limit <= 0:
+        return None
+    cls = type(instance)
+    if cls in no_config or cls is type:
         return None
     fields = fields_of(instance)
     if not fields:
-        cls = type(instance)
-        if cls in _no_dump:
+        if isinstance(instance, type):
             return None
         dump = getattr(instance, "to_dict", None) or getattr(instance, "model_dump", None)
         if dump is None or not callable(dump):
-            if len(_no_dump) < 1024:
-                _no_dump.add(cls)
+            if len(no_config) < 1024:
+                no_config.add(cls)
             return None
         dumped = dump()
         fields = dumped if isinstance(dumped, Mapping) else _EMPTY

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from llmotel.extract import content
-from llmotel.extract._access import as_str, count, get
+from llmotel.extract._access import MAX_COUNT, MAX_IDENTIFIER, as_str, count, field_map, get
 from llmotel.records import LLMCall, Usage
 
 
@@ -18,16 +18,19 @@ def usage_from(obj: Any) -> Usage | None:
     """Token usage from an OpenAI, Anthropic, Responses-API or dict-shaped usage object."""
     if obj is None:
         return None
-    if type(obj) is dict:
-        prompt = obj.get("prompt_tokens")
-        completion = obj.get("completion_tokens")
+    fields = field_map(obj)  # dicts and pydantic models: plain dict reads
+    if fields is not None:
+        prompt = fields.get("prompt_tokens")
+        completion = fields.get("completion_tokens")
         if (
             type(prompt) is int
             and type(completion) is int
-            and "prompt_tokens_details" not in obj
-            and "completion_tokens_details" not in obj
-        ):  # the plain OpenAI dict: no details to read
-            return Usage(count(prompt), count(completion)) if prompt >= 0 or completion >= 0 else None
+            and 0 <= prompt <= MAX_COUNT
+            and 0 <= completion <= MAX_COUNT
+            and fields.get("prompt_tokens_details") is None
+            and fields.get("completion_tokens_details") is None
+        ):  # plain OpenAI usage: no details to read
+            return Usage(prompt, completion)
     else:
         prompt = get(obj, "prompt_tokens")
         completion = get(obj, "completion_tokens")
@@ -92,14 +95,93 @@ def _llama_shaped(response: Any) -> bool | None:
 
 
 def read_response(call: LLMCall, response: Any, capture: bool) -> None:
-    """Fill the call's response facts from a provider response object."""
+    """Fill the call's response facts from a provider response object.
+
+    The most common shape (no capture) is read inline: an OpenAI chat/completions response, as a
+    dict or as the SDK's pydantic object, through its field mapping. Hot path: it calls as few
+    functions as it can (between two calls the SDK runs and evicts them from the CPU caches).
+    Anything else, or anything unusual in that shape, goes to the general path, which the fast
+    path falls back to before it has changed the record.
+    """
+    if not capture:
+        fields = response if type(response) is dict else field_map(response)
+        choices = fields.get("choices") if fields is not None and "raw" not in fields else None
+        if type(choices) is list:
+            reasons = _finish_reasons(choices)
+            if reasons is not False:
+                _read_openai_fields(call, fields, reasons)  # type: ignore[arg-type]
+                return
+    _read_general(call, response, capture)
+
+
+def _finish_reasons(choices: list[Any]) -> list[str] | bool | None:
+    """The finish reasons of OpenAI choices (``"error"`` for a choice without one); ``None`` if
+    no choice has one; ``False`` if a choice is not a mapping or pydantic object."""
+    reasons: list[str] | None = None
+    if len(choices) == 1:  # the usual response: one choice
+        choice = choices[0]
+        fields = choice if type(choice) is dict else field_map(choice)
+        if fields is None:
+            return False
+        reason = fields.get("finish_reason")
+        if type(reason) is str and 0 < len(reason) <= MAX_IDENTIFIER:
+            return [reason]
+        if reason is None:
+            return None
+        reason = as_str(reason)
+        return [reason] if reason else None
+    for position, choice in enumerate(choices):
+        fields = choice if type(choice) is dict else field_map(choice)
+        if fields is None:
+            return False
+        reason = fields.get("finish_reason")
+        if reason is not None:
+            if type(reason) is not str or len(reason) > MAX_IDENTIFIER:
+                reason = as_str(reason)
+            if reason:
+                if reasons is None:
+                    reasons = ["error"] * len(choices)
+                reasons[position] = reason
+    return reasons
+
+
+def _read_openai_fields(call: LLMCall, response: Mapping[str, Any], reasons: list[str] | None) -> None:
+    if call.response_id is None:
+        value = response.get("id")
+        call.response_id = value if type(value) is str and len(value) <= MAX_IDENTIFIER else as_str(value)
+    if call.response_model is None:
+        value = response.get("model")
+        call.response_model = value if type(value) is str and len(value) <= MAX_IDENTIFIER else as_str(value)
+    usage = response.get("usage")
+    if usage:
+        fields = usage if type(usage) is dict else field_map(usage)
+        prompt = completion = None
+        if fields is not None:
+            prompt = fields.get("prompt_tokens")
+            completion = fields.get("completion_tokens")
+        if (
+            type(prompt) is int
+            and type(completion) is int
+            and 0 <= prompt <= MAX_COUNT
+            and 0 <= completion <= MAX_COUNT
+            and call.usage is None
+            and fields is not None
+            and fields.get("prompt_tokens_details") is None
+            and fields.get("completion_tokens_details") is None
+        ):  # plain OpenAI usage (the usual case): no details to read
+            call.usage = Usage(prompt, completion)
+        else:
+            add_usage(call, usage_from(usage))
+    if reasons is not None:
+        call.finish_reasons = reasons
+
+
+def _read_general(call: LLMCall, response: Any, capture: bool) -> None:
     if response is None:
         return
     if isinstance(response, str):
         if capture:
             call.output_messages = [content.output_message(response, "stop")]
-        return
-    if not capture and type(response) is dict and "raw" not in response and _read_openai_dict(call, response):
         return
     if _llama_shaped(response) is False:  # a provider SDK's pydantic response: no probing
         _read_provider(call, response, capture)
@@ -111,32 +193,6 @@ def read_response(call: LLMCall, response: Any, capture: bool) -> None:
         _read_llama_index(call, response, raw, capture)
         return
     _read_provider(call, response, capture)
-
-
-def _read_openai_dict(call: LLMCall, response: dict[str, Any]) -> bool:
-    """Fast path for the most common shape, an OpenAI-style dict with plain choices (no capture).
-
-    Returns False when the dict is not that simple, and the general path takes over.
-    """
-    choices = response.get("choices")
-    usage = response.get("usage")
-    if not isinstance(choices, list) or (usage is not None and type(usage) is not dict):
-        return False
-    reasons = []
-    for choice in choices:
-        if type(choice) is not dict:
-            return False
-        reason = choice.get("finish_reason")
-        reasons.append(reason if type(reason) is str else None)
-    if call.response_id is None:
-        call.response_id = as_str(response.get("id"))
-    if call.response_model is None:
-        call.response_model = as_str(response.get("model"))
-    if usage:
-        add_usage(call, usage_from(usage))
-    if any(reasons):
-        call.finish_reasons = [r or "error" for r in reasons]
-    return True
 
 
 def _read_provider(call: LLMCall, response: Any, capture: bool) -> None:

@@ -57,10 +57,21 @@ def response_attributes(call: LLMCall, *, failed: bool = False) -> dict[str, Any
         attrs[sc.GEN_AI_RESPONSE_ID] = call.response_id
     if call.response_model is not None:
         attrs[sc.GEN_AI_RESPONSE_MODEL] = call.response_model
-    if call.finish_reasons:
-        attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [r or "error" for r in call.finish_reasons]
-    if call.usage is not None:
-        usage_attributes(call.usage, attrs)
+    reasons = call.finish_reasons
+    if reasons:
+        attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = reasons if all(reasons) else [r or "error" for r in reasons]
+    usage = call.usage
+    if usage is not None:
+        if usage.input_tokens is not None:
+            attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
+        if usage.output_tokens is not None:
+            attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
+        if (
+            usage.cache_read_input_tokens is not None
+            or usage.cache_creation_input_tokens is not None
+            or usage.reasoning_output_tokens is not None
+        ):
+            usage_attributes(usage, attrs)
     elif not failed:
         attrs[sc.LLMOTEL_USAGE_UNKNOWN] = True
     if call.extra:

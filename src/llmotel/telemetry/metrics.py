@@ -31,10 +31,11 @@ TOKEN_BUCKETS = (
 class GenAIMetrics:
     """The four GenAI client histograms, created once per meter."""
 
-    __slots__ = ("_active", "duration", "time_per_output_chunk", "time_to_first_chunk", "token_usage")
+    __slots__ = ("duration", "ready", "time_per_output_chunk", "time_to_first_chunk", "token_usage")
 
     def __init__(self, meter: Meter) -> None:
-        self._active = False
+        self.ready = False
+        """True once a real meter provider is behind the instruments (see ``active``)."""
         self.duration: Histogram = meter.create_histogram(
             sc.METRIC_OPERATION_DURATION,
             unit="s",
@@ -63,11 +64,11 @@ class GenAIMetrics:
     def active(self) -> bool:
         """False while only the API's proxy or no-op meter provider is behind the instruments
         (nothing would be recorded: skip building attributes). Once true, it stays true."""
-        if self._active:
+        if self.ready:
             return True
         real = getattr(self.duration, "_real_instrument", self.duration)
-        self._active = real is not None and "NoOp" not in type(real).__name__
-        return self._active
+        self.ready = real is not None and "NoOp" not in type(real).__name__
+        return self.ready
 
     def record(
         self,

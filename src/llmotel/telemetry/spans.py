@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from time import perf_counter_ns, time_ns
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics as otel_metrics
@@ -26,14 +27,13 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 from llmotel import semconv as sc
 from llmotel._safety import internal_error
 from llmotel._version import __version__
-from llmotel.config import settings
+from llmotel.config import SettingsHolder, settings
+from llmotel.extract import Extractor
 from llmotel.extract import request as request_extract
+from llmotel.extract.response import read_response
 from llmotel.records import LLMCall, StreamState, Usage
 from llmotel.telemetry import attributes as attrs_
 from llmotel.telemetry.metrics import GenAIMetrics
-
-if TYPE_CHECKING:
-    from llmotel.extract import Extractor
 
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.41.0"
 INSTRUMENTATION_NAME = "llmotel"
@@ -49,6 +49,53 @@ EVENT_LOCK = threading.Lock()
 _STATUS_MAX = 512
 
 
+def _runtime_context_var() -> ContextVar[otel_context.Context] | None:
+    """The ContextVar behind OpenTelemetry's default runtime context, if that is the one in use.
+
+    ``opentelemetry.context.attach``/``detach`` go through three Python frames to reach it; on
+    a stream's per-chunk path (and every call) llmotel sets and resets it directly. Any other
+    runtime context (``OTEL_PYTHON_CONTEXT``) is used through the API.
+    """
+    try:
+        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+
+        runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+        var = getattr(runtime, "_current_context", None)
+        if type(runtime) is ContextVarsRuntimeContext and isinstance(var, ContextVar):
+            return var
+    except Exception:  # pragma: no cover - an OpenTelemetry API without these internals
+        return None
+    return None
+
+
+_CONTEXT_VAR = _runtime_context_var()
+
+attach_context: Callable[[otel_context.Context], object]
+"""Make ``ctx`` the current context; returns the token for ``detach_context``."""
+current_context: Callable[[], otel_context.Context]
+"""The current context (``opentelemetry.context.get_current``)."""
+
+if _CONTEXT_VAR is not None:
+    attach_context = _CONTEXT_VAR.set
+    current_context = _CONTEXT_VAR.get
+    _reset = _CONTEXT_VAR.reset
+
+    def detach_context(token: object) -> None:
+        """Restore the context ``token`` replaced (always in the frame that attached)."""
+        try:
+            _reset(token)  # type: ignore[arg-type]
+        except Exception:  # the API's own handling: logged, never raised
+            otel_context.detach(token)  # type: ignore[arg-type]
+
+else:  # pragma: no cover - a non-default runtime context
+    attach_context = otel_context.attach
+    current_context = otel_context.get_current
+
+    def detach_context(token: object) -> None:
+        """Restore the context ``token`` replaced (always in the frame that attached)."""
+        otel_context.detach(token)  # type: ignore[arg-type]
+
+
 def inside_inference(ctx: otel_context.Context | None = None) -> bool:
     """True when the current span is an llmotel inference span (a call nested directly in another).
 
@@ -61,23 +108,22 @@ def inside_inference(ctx: otel_context.Context | None = None) -> bool:
     return outer is not None and outer.span is trace.get_current_span(ctx)
 
 
-class InferenceMarker:
-    """What ``INFERENCE_SPAN_KEY`` holds: the span, and a weak reference to its ``LLMSpan``.
+class InferenceMarker(weakref.ref["LLMSpan"]):
+    """What ``INFERENCE_SPAN_KEY`` holds: a weak reference to the ``LLMSpan``, and its span.
 
     Weak, so an ``LLMSpan`` (which holds its context) is not part of a reference cycle and is
     freed by reference counting, even in services that run with the cyclic collector off.
+    Made with ``InferenceMarker(llm)`` then ``.span = llm.span`` (no Python ``__init__``: this
+    runs on every call).
     """
 
-    __slots__ = ("_ref", "span")
-
-    def __init__(self, llm: LLMSpan) -> None:
-        self.span = llm.span
-        self._ref = weakref.ref(llm)
+    __slots__ = ("span",)
+    span: trace.Span
 
     @property
     def llm(self) -> LLMSpan | None:
         """The LLM span, while it is alive."""
-        return self._ref()
+        return self()
 
 
 def inference_context(llm: LLMSpan, base: otel_context.Context | None = None) -> otel_context.Context:
@@ -122,10 +168,7 @@ class Telemetry:
         parent: otel_context.Context | None = None,
     ) -> LLMSpan:
         """Start the span for ``call`` (a child of ``parent``, default the current context)."""
-        span = self.tracer.start_span(
-            call.name, context=parent, kind=SpanKind.CLIENT, attributes=attrs_.start_attributes(call)
-        )
-        return LLMSpan(self, call, span, extractor, instance, args, kwargs, parent)
+        return LLMSpan(self, call, extractor, instance, args, kwargs, parent)
 
 
 class LLMSpan:
@@ -134,8 +177,8 @@ class LLMSpan:
     __slots__ = (
         "__weakref__",
         "_cap",
-        "_ctx",
         "_done",
+        "_fast_chunk",
         "_lock",
         "_pending",
         "_run",
@@ -144,6 +187,7 @@ class LLMSpan:
         "_start_wall",
         "call",
         "capture",
+        "context",
         "extractor",
         "marker",
         "recording",
@@ -155,33 +199,44 @@ class LLMSpan:
         self,
         telemetry: Telemetry,
         call: LLMCall,
-        span: trace.Span,
         extractor: Extractor,
         instance: Any,
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
         parent: otel_context.Context | None = None,
     ) -> None:
+        """Start the span for ``call`` (a child of ``parent``, default the current context)."""
+        base = parent if parent is not None else current_context()
+        self.span = span = telemetry.tracer.start_span(
+            call.name, context=base, kind=SpanKind.CLIENT, attributes=attrs_.start_attributes(call)
+        )
         self.telemetry = telemetry
         self.call = call
-        self.span = span
         self.extractor = extractor
-        base = parent if parent is not None else otel_context.get_current()
-        self.marker = InferenceMarker(self)
-        self._ctx = inference_context(self, base)
+        self.marker = marker = InferenceMarker(self)
+        marker.span = span
+        # the context the call runs in: ``base`` plus the span and the marker, built with one copy
+        # (``Context`` forbids item assignment; the new, not yet shared, copy is filled directly)
+        self.context = ctx = otel_context.Context(base)
+        dict.__setitem__(ctx, _SPAN_KEY, span)
+        dict.__setitem__(ctx, INFERENCE_SPAN_KEY, marker)
         self._done = False
         run: Any = base.get(CHAIN_RUN_KEY)
         self._run = run
         if run is not None:
             run.llm_started(self)
         self._lock: threading.Lock | None = None
+        self._fast_chunk = False
         self._cap = 0
         self._start_wall = 0
         self._pending: dict[str, Any] | None = None
-        self._settings = s = settings()
+        self._settings = s = SettingsHolder.current or settings()
         self.recording = recording = span.is_recording()
         self.capture = capture = recording and s.capture_content
-        if recording:
+        if recording and (
+            capture
+            or (s.model_attributes_max and instance is not None and type(instance) not in request_extract.no_config)
+        ):
             try:
                 pending: dict[str, Any] = {}
                 if s.model_attributes_max:
@@ -202,12 +257,12 @@ class LLMSpan:
 
     def attach(self) -> object:
         """Make the span current (for code run on behalf of the call); pair with ``detach``."""
-        return otel_context.attach(self._ctx)
+        return attach_context(self.context)
 
     @staticmethod
     def detach(token: object) -> None:
         """Undo ``attach`` (always in the same frame that attached)."""
-        otel_context.detach(token)  # type: ignore[arg-type]
+        detach_context(token)
 
     # --- plain calls ---------------------------------------------------------------------------
 
@@ -217,7 +272,11 @@ class LLMSpan:
         call = self.call
         self._done = True
         try:
-            self.extractor.response(call, result, self.capture)
+            extractor = self.extractor
+            if extractor.default_response:
+                read_response(call, result, self.capture)
+            else:
+                extractor.response(call, result, self.capture)
         except Exception as exc:
             internal_error("response extraction", exc)
         self._finish(duration, None)
@@ -270,7 +329,7 @@ class LLMSpan:
         if self._run is not None:
             self._run.llm_finished(self)
         metrics = self.telemetry.metrics
-        if self._settings.metrics_enabled and metrics.active():
+        if self._settings.metrics_enabled and (metrics.ready or metrics.active()):
             try:
                 metrics.record(
                     attrs_.metric_attributes(call, error),
@@ -304,10 +363,15 @@ class LLMSpan:
         call = self.call
         if not call.stream:
             call.stream = True
-            if self.recording:
-                self.span.set_attribute(sc.GEN_AI_REQUEST_STREAM, True)
+            if self.recording:  # set with the response attributes: one SDK call, not two
+                pending = self._pending
+                if pending is None:
+                    pending = self._pending = {}
+                pending[sc.GEN_AI_REQUEST_STREAM] = True
         call.stream_state = StreamState()
         self._lock = threading.Lock()
+        # the default extractor's per-type chunk reader is called directly (no dispatch per chunk)
+        self._fast_chunk = self.extractor.default_chunk
         if self.recording:
             self._cap = self._settings.stream_chunk_events
             self._start_wall = time_ns() - (perf_counter_ns() - self._start_perf)
@@ -331,7 +395,10 @@ class LLMSpan:
                 del samples[1::2]
                 state.stride *= 2
         try:
-            self.extractor.chunk(self.call, state, chunk, self.capture)
+            if self._fast_chunk and type(chunk) is state.reader_type:
+                state.reader(self.call, state, chunk, self.capture)
+            else:
+                self.extractor.chunk(self.call, state, chunk, self.capture)
         except Exception as exc:
             internal_error("stream chunk", exc)
 

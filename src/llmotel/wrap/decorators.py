@@ -28,7 +28,14 @@ from llmotel._safety import internal_error
 from llmotel.extract import DEFAULT_EXTRACTOR, Extractor
 from llmotel.extract.request import infer_provider
 from llmotel.records import LLMCall
-from llmotel.telemetry.spans import INFERENCE_SPAN_KEY, LLMSpan, Telemetry
+from llmotel.telemetry.spans import (
+    INFERENCE_SPAN_KEY,
+    LLMSpan,
+    Telemetry,
+    attach_context,
+    current_context,
+    detach_context,
+)
 from llmotel.wrap.streams import AsyncStreamProxy, SyncStreamProxy
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,7 +53,7 @@ def trace_decision(ctx: Context | None = None) -> Any:
     ``InferenceMarker`` of the llmotel span this call is directly nested in: fold into it (one span
     per call; the nested call's response facts go to that span's record). One context read."""
     if ctx is None:
-        ctx = get_current()
+        ctx = current_context()
     if ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_LEGACY_SUPPRESS_KEY):
         return False
     outer: Any = ctx.get(INFERENCE_SPAN_KEY)
@@ -130,6 +137,8 @@ class CallSpec:
         self.provider = provider
         self.model = model
         self.name = name
+        if extractor is not None and not isinstance(extractor, Extractor):
+            raise TypeError(f"extractor= takes an llmotel.Extractor instance, not {type(extractor).__name__}")
         self.extractor = extractor or DEFAULT_EXTRACTOR
         self._telemetry = (
             Telemetry(tracer_provider, meter_provider)
@@ -164,8 +173,8 @@ class CallSpec:
         except Exception as exc:  # the span still starts, with what is known
             internal_error("request extraction", exc)
         try:
-            telemetry = self._telemetry or default_telemetry()
-            llm_span = telemetry.start(call, self.extractor, instance, args, kwargs, parent)
+            telemetry = self._telemetry or _Shared.telemetry or default_telemetry()
+            llm_span = LLMSpan(telemetry, call, self.extractor, instance, args, kwargs, parent)
             if self.prepare is not None:
                 try:
                     self.prepare(call, kwargs)
@@ -181,7 +190,7 @@ class CallSpec:
 
     def call_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """Plain function: one span around the call, or a stream proxy if it returns an iterator."""
-        ctx = get_current()
+        ctx = current_context()
         decision = trace_decision(ctx)
         if decision is not True:
             result = wrapped(*args, **kwargs)
@@ -191,19 +200,22 @@ class CallSpec:
         active = self.begin(instance, args, kwargs, ctx)
         if active is None:
             return wrapped(*args, **kwargs)
-        token = active.attach()
+        token = attach_context(active.context)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            active.detach(token)
+            detach_context(token)
             active.fail(exc)
             raise
-        active.detach(token)
+        detach_context(token)
+        if _stream_kinds.get(type(result)) == _NOT_STREAM and self.stream is not True:  # the usual case
+            active.end(result)
+            return result
         return _finish(active, result, self.stream)
 
     async def async_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """Coroutine function: one span around the awaited call, or a stream proxy for its result."""
-        ctx = get_current()
+        ctx = current_context()
         decision = trace_decision(ctx)
         if decision is not True:
             result = await wrapped(*args, **kwargs)
@@ -213,14 +225,17 @@ class CallSpec:
         active = self.begin(instance, args, kwargs, ctx)
         if active is None:
             return await wrapped(*args, **kwargs)
-        token = active.attach()
+        token = attach_context(active.context)
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            active.detach(token)
+            detach_context(token)
             active.fail(exc)
             raise
-        active.detach(token)
+        detach_context(token)
+        if _stream_kinds.get(type(result)) == _NOT_STREAM and self.stream is not True:  # the usual case
+            active.end(result)
+            return result
         return _finish(active, result, self.stream)
 
     def _fold(self, outer: Any, result: Any) -> None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import wrapt
 
 from llmotel._safety import internal_error
-from llmotel.telemetry.spans import LLMSpan
+from llmotel.telemetry.spans import LLMSpan, attach_context, detach_context
 
 if TYPE_CHECKING:
     ObjectProxy = wrapt.ObjectProxy[Any]
@@ -39,7 +39,7 @@ class SyncStreamProxy(ObjectProxy):
         self._self_hide = llm_span.call.hide_chunk
         # Code runs inside next() only for generators (user producers): only they get the span
         # attached around each step. An SDK stream object just decodes its response.
-        self._self_attach = type(wrapped) is GeneratorType
+        self._self_context = llm_span.context if type(wrapped) is GeneratorType else None
         llm_span.start_stream()
 
     def __iter__(self) -> SyncStreamProxy:
@@ -47,23 +47,24 @@ class SyncStreamProxy(ObjectProxy):
 
     def __next__(self) -> Any:
         llm_span: LLMSpan = self._self_llm_span
-        attach = self._self_attach
+        context = self._self_context
+        wrapped = self.__wrapped__
         while True:
-            token = llm_span.attach() if attach else None
+            token = attach_context(context) if context is not None else None
             try:
-                chunk = next(self.__wrapped__)
+                chunk = next(wrapped)
             except StopIteration:
                 if token is not None:
-                    llm_span.detach(token)
+                    detach_context(token)
                 llm_span.finish_stream("exhausted")
                 raise
             except BaseException as exc:
                 if token is not None:
-                    llm_span.detach(token)
+                    detach_context(token)
                 llm_span.finish_stream(_stop_reason(exc), exc)
                 raise
             if token is not None:
-                llm_span.detach(token)
+                detach_context(token)
             hide = self._self_hide
             if hide is not None and hide(chunk):
                 llm_span.hidden_chunk(chunk)
@@ -141,7 +142,7 @@ class AsyncStreamProxy(ObjectProxy):
         super().__init__(wrapped)
         self._self_llm_span = llm_span
         self._self_hide = llm_span.call.hide_chunk
-        self._self_attach = type(wrapped) is AsyncGeneratorType  # see SyncStreamProxy
+        self._self_context = llm_span.context if type(wrapped) is AsyncGeneratorType else None  # see SyncStreamProxy
         llm_span.start_stream()
 
     def __aiter__(self) -> AsyncStreamProxy:
@@ -149,23 +150,24 @@ class AsyncStreamProxy(ObjectProxy):
 
     async def __anext__(self) -> Any:
         llm_span: LLMSpan = self._self_llm_span
-        attach = self._self_attach
+        context = self._self_context
+        wrapped = self.__wrapped__
         while True:
-            token = llm_span.attach() if attach else None
+            token = attach_context(context) if context is not None else None
             try:
-                chunk = await self.__wrapped__.__anext__()
+                chunk = await wrapped.__anext__()
             except StopAsyncIteration:
                 if token is not None:
-                    llm_span.detach(token)
+                    detach_context(token)
                 llm_span.finish_stream("exhausted")
                 raise
             except BaseException as exc:
                 if token is not None:
-                    llm_span.detach(token)
+                    detach_context(token)
                 llm_span.finish_stream(_stop_reason(exc), exc)
                 raise
             if token is not None:
-                llm_span.detach(token)
+                detach_context(token)
             hide = self._self_hide
             if hide is not None and hide(chunk):
                 llm_span.hidden_chunk(chunk)
