@@ -28,14 +28,20 @@ TOKEN_BUCKETS = (
 )
 
 
+RECHECK_NS = 50_000_000
+"""How long a "no meter provider yet" answer is trusted (50 ms)."""
+
+
 class GenAIMetrics:
     """The four GenAI client histograms, created once per meter."""
 
-    __slots__ = ("duration", "ready", "time_per_output_chunk", "time_to_first_chunk", "token_usage")
+    __slots__ = ("duration", "ready", "recheck_ns", "time_per_output_chunk", "time_to_first_chunk", "token_usage")
 
     def __init__(self, meter: Meter) -> None:
         self.ready = False
         """True once a real meter provider is behind the instruments (see ``active``)."""
+        self.recheck_ns = 0
+        """``perf_counter_ns`` before which ``active`` is not asked again while not ``ready``."""
         self.duration: Histogram = meter.create_histogram(
             sc.METRIC_OPERATION_DURATION,
             unit="s",
@@ -61,13 +67,20 @@ class GenAIMetrics:
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
 
-    def active(self) -> bool:
+    def active(self, now_ns: int = 0) -> bool:
         """False while only the API's proxy or no-op meter provider is behind the instruments
-        (nothing would be recorded: skip building attributes). Once true, it stays true."""
+        (nothing would be recorded: skip building attributes). Once true, it stays true.
+
+        While false, callers skip asking again until ``recheck_ns`` (``now_ns`` + 50 ms): an
+        application without metrics pays one comparison per call, and one that sets its meter
+        provider after its first LLM calls gets metrics from at most 50 ms later.
+        """
         if self.ready:
             return True
         real = getattr(self.duration, "_real_instrument", self.duration)
         self.ready = real is not None and "NoOp" not in type(real).__name__
+        if not self.ready:
+            self.recheck_ns = now_ns + RECHECK_NS
         return self.ready
 
     def record(

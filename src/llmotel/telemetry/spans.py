@@ -75,10 +75,14 @@ attach_context: Callable[[otel_context.Context], object]
 current_context: Callable[[], otel_context.Context]
 """The current context (``opentelemetry.context.get_current``)."""
 
+reset_context: Callable[[Any], object]
+"""``detach_context`` without its error handling, for hot paths that catch errors themselves and
+then call ``detach_context`` (which logs them the API's way)."""
+
 if _CONTEXT_VAR is not None:
     attach_context = _CONTEXT_VAR.set
     current_context = _CONTEXT_VAR.get
-    _reset = _CONTEXT_VAR.reset
+    reset_context = _reset = _CONTEXT_VAR.reset
 
     def detach_context(token: object) -> None:
         """Restore the context ``token`` replaced (always in the frame that attached)."""
@@ -90,6 +94,7 @@ if _CONTEXT_VAR is not None:
 else:  # pragma: no cover - a non-default runtime context
     attach_context = otel_context.attach
     current_context = otel_context.get_current
+    reset_context = otel_context.detach
 
     def detach_context(token: object) -> None:
         """Restore the context ``token`` replaced (always in the frame that attached)."""
@@ -225,10 +230,7 @@ class LLMSpan:
         self._run = run
         if run is not None:
             run.llm_started(self)
-        self._lock: threading.Lock | None = None
-        self._fast_chunk = False
-        self._cap = 0
-        self._start_wall = 0
+        # ``_lock``, ``_fast_chunk``, ``_cap`` and ``_start_wall`` are set by ``start_stream``
         self._pending: dict[str, Any] | None = None
         self._settings = s = SettingsHolder.current or settings()
         self.recording = recording = span.is_recording()
@@ -329,7 +331,9 @@ class LLMSpan:
         if self._run is not None:
             self._run.llm_finished(self)
         metrics = self.telemetry.metrics
-        if self._settings.metrics_enabled and (metrics.ready or metrics.active()):
+        if self._settings.metrics_enabled and (
+            metrics.ready or (self._start_perf >= metrics.recheck_ns and metrics.active(self._start_perf))
+        ):
             try:
                 metrics.record(
                     attrs_.metric_attributes(call, error),
@@ -372,9 +376,8 @@ class LLMSpan:
         self._lock = threading.Lock()
         # the default extractor's per-type chunk reader is called directly (no dispatch per chunk)
         self._fast_chunk = self.extractor.default_chunk
-        if self.recording:
-            self._cap = self._settings.stream_chunk_events
-            self._start_wall = time_ns() - (perf_counter_ns() - self._start_perf)
+        self._cap = self._settings.stream_chunk_events if self.recording else 0
+        self._start_wall = time_ns() - (perf_counter_ns() - self._start_perf)
 
     def chunk(self, chunk: Any) -> None:
         """One chunk reached the caller (hot path: counters, a bounded sample, the extractor)."""
@@ -457,7 +460,7 @@ class LLMSpan:
 
     def _claim(self) -> bool:
         """Take the right to end the stream's span (True exactly once, thread-safe)."""
-        lock = self._lock
+        lock: threading.Lock | None = getattr(self, "_lock", None)  # set by ``start_stream``
         if lock is None or self._done:
             return False
         with lock:

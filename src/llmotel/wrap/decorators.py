@@ -35,6 +35,7 @@ from llmotel.telemetry.spans import (
     attach_context,
     current_context,
     detach_context,
+    reset_context,
 )
 from llmotel.wrap.streams import AsyncStreamProxy, SyncStreamProxy
 
@@ -191,8 +192,13 @@ class CallSpec:
     def call_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """Plain function: one span around the call, or a stream proxy if it returns an iterator."""
         ctx = current_context()
-        decision = trace_decision(ctx)
-        if decision is not True:
+        outer: Any = ctx.get(INFERENCE_SPAN_KEY)
+        if (
+            (outer is not None and outer.span is ctx.get(_SPAN_KEY))
+            or ctx.get(_SUPPRESS_INSTRUMENTATION_KEY)
+            or ctx.get(_LEGACY_SUPPRESS_KEY)
+        ):  # ``trace_decision``, inlined: nested directly in our own span (fold), or suppressed
+            decision = trace_decision(ctx)
             result = wrapped(*args, **kwargs)
             if decision is not False:
                 self._fold(decision, result)
@@ -207,7 +213,10 @@ class CallSpec:
             detach_context(token)
             active.fail(exc)
             raise
-        detach_context(token)
+        try:
+            reset_context(token)
+        except Exception:  # logged by the API; never raised
+            detach_context(token)
         if _stream_kinds.get(type(result)) == _NOT_STREAM and self.stream is not True:  # the usual case
             active.end(result)
             return result
@@ -216,8 +225,13 @@ class CallSpec:
     async def async_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """Coroutine function: one span around the awaited call, or a stream proxy for its result."""
         ctx = current_context()
-        decision = trace_decision(ctx)
-        if decision is not True:
+        outer: Any = ctx.get(INFERENCE_SPAN_KEY)
+        if (
+            (outer is not None and outer.span is ctx.get(_SPAN_KEY))
+            or ctx.get(_SUPPRESS_INSTRUMENTATION_KEY)
+            or ctx.get(_LEGACY_SUPPRESS_KEY)
+        ):  # ``trace_decision``, inlined: nested directly in our own span (fold), or suppressed
+            decision = trace_decision(ctx)
             result = await wrapped(*args, **kwargs)
             if decision is not False:
                 self._fold(decision, result)
@@ -232,7 +246,10 @@ class CallSpec:
             detach_context(token)
             active.fail(exc)
             raise
-        detach_context(token)
+        try:
+            reset_context(token)
+        except Exception:  # logged by the API; never raised
+            detach_context(token)
         if _stream_kinds.get(type(result)) == _NOT_STREAM and self.stream is not True:  # the usual case
             active.end(result)
             return result
