@@ -62,9 +62,9 @@ class StreamState:
 
     count: int = 0
     first_ns: int | None = None
-    """perf_counter_ns of the first chunk."""
+    """time_ns (the clock of the SDK's span timestamps) of the first chunk."""
     last_ns: int | None = None
-    """perf_counter_ns of the latest chunk."""
+    """time_ns of the latest chunk."""
     last_chunk: Any = None
     samples: list[tuple[int, int, Any]] = field(default_factory=list)
     """(index, wall-clock ns, chunk) of the chunks kept for chunk events (bounded)."""
@@ -117,8 +117,29 @@ class LLMCall:
     @property
     def name(self) -> str:
         """The span name: ``"{operation} {model}"`` unless overridden."""
-        if self.span_name:
-            return self.span_name
-        if self.request_model:
-            return f"{self.operation} {self.request_model}"
-        return self.operation
+        return span_name(self)
+
+
+def span_name(call: LLMCall) -> str:
+    """``call.name`` (a plain function call: hot paths use this rather than the property)."""
+    if call.span_name:
+        return call.span_name
+    model = call.request_model
+    if not model:
+        return call.operation
+    names = _SPAN_NAMES.get(call.operation)
+    if names is None:
+        if len(_SPAN_NAMES) >= _SPAN_NAMES_MAX:
+            return f"{call.operation} {model}"
+        names = _SPAN_NAMES[call.operation] = {}
+    name = names.get(model)
+    if name is None:
+        name = f"{call.operation} {model}"
+        if len(names) < _SPAN_NAMES_MAX:
+            names[model] = name
+    return name
+
+
+_SPAN_NAMES: dict[str, dict[str, str]] = {}
+"""Span names per operation and model, built once: no string is built per call."""
+_SPAN_NAMES_MAX = 256

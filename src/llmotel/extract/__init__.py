@@ -7,7 +7,7 @@ own request, response or chunk types, then pass an instance as ``extractor=`` to
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from llmotel import semconv as sc
 from llmotel.extract import chunks, content, request, response
@@ -25,15 +25,17 @@ class Extractor:
     the span is recording, so an override may be as expensive as it needs to be there.
     """
 
-    default_response: ClassVar[bool] = True
+    default_response: bool
     """True while ``response`` is the default one: telemetry then calls ``read_response`` directly."""
-    default_chunk: ClassVar[bool] = True
+    default_chunk: bool
     """True while ``chunk`` is the default one: telemetry then calls the cached chunk reader directly."""
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls.default_response = cls.response is Extractor.response
-        cls.default_chunk = cls.chunk is Extractor.chunk
+    def __new__(cls, *args: Any, **kwargs: Any) -> Extractor:
+        self = super().__new__(cls)
+        # instance attributes (not class attributes): the per-call read is then a specialized one
+        self.default_response = cls.response is Extractor.response
+        self.default_chunk = cls.chunk is Extractor.chunk
+        return self
 
     def request(self, call: LLMCall, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
         """Fill the request facts (model, parameters, server) before the call is made."""

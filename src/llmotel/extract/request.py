@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from llmotel import semconv as sc
-from llmotel.extract._access import MAX_COUNT, as_float, as_int, as_str, get, str_list
+from llmotel.extract._access import as_float, as_int, as_str, get, str_list
 from llmotel.records import Scalar
 
 
@@ -40,14 +40,18 @@ _PARAMS: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any]], ...] = (
 
 EMPTY: Mapping[str, Any] = {}
 _EMPTY = EMPTY
+_COMPACT = (1 << 30) - 1
+"""The largest int CPython compares on its fastest path (one internal digit)."""
 _ALIASES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     name: (key, convert) for key, names, convert in _PARAMS for name in names
 }
 """Argument name -> (attribute key, converter)."""
 
 
-no_fields: set[type] = set()
-"""Classes whose instances have no ``__dict__`` (``__slots__``): looked up once, not per call."""
+no_fields: dict[type, bool] = {}
+"""Classes whose instances have no ``__dict__`` (``__slots__``): looked up once, not per call.
+(Dicts rather than sets, here and in ``no_config``: the per-call membership test then runs the
+dict code the interpreter runs anyway, which stays in the CPU's instruction cache.)"""
 
 
 def fields_of(instance: Any) -> Mapping[str, Any]:
@@ -61,7 +65,7 @@ def fields_of(instance: Any) -> Mapping[str, Any]:
     if isinstance(d, dict):
         return d
     if len(no_fields) < 1024:
-        no_fields.add(cls)
+        no_fields[cls] = True
     return _EMPTY
 
 
@@ -89,7 +93,7 @@ def request_params(
             convert = alias[1]
             kind = type(raw)
             if (kind is float and convert is as_float and raw - raw == 0.0) or (  # finite
-                kind is int and convert is as_int and -MAX_COUNT <= raw <= MAX_COUNT
+                kind is int and convert is as_int and -_COMPACT <= raw <= _COMPACT  # larger: as_int checks
             ):
                 params[alias[0]] = raw  # the usual values, without a converter call
             else:
@@ -263,7 +267,7 @@ def is_secret_value(value: str) -> bool:
 
 
 _key_cache: dict[str, str | None] = {}
-no_config: set[type] = set()
+no_config: dict[type, bool] = {}
 """Classes without ``__dict__``, ``to_dict`` or ``model_dump``: no configuration to record
 (checked before ``model_config`` is called, on every call)."""
 
@@ -300,7 +304,7 @@ def model_config(instance: Any, limit: int) -> dict[str, Scalar] | None:
         dump = getattr(instance, "to_dict", None) or getattr(instance, "model_dump", None)
         if dump is None or not callable(dump):
             if len(no_config) < 1024:
-                no_config.add(cls)
+                no_config[cls] = True
             return None
         dumped = dump()
         fields = dumped if isinstance(dumped, Mapping) else _EMPTY

@@ -98,43 +98,84 @@ def read_response(call: LLMCall, response: Any, capture: bool) -> None:
     """Fill the call's response facts from a provider response object.
 
     The most common shape (no capture) is read inline: an OpenAI chat/completions response, as a
-    dict or as the SDK's pydantic object, through its field mapping. Hot path: it calls as few
-    functions as it can (between two calls the SDK runs and evicts them from the CPU caches).
-    Anything else, or anything unusual in that shape, goes to the general path, which the fast
-    path falls back to before it has changed the record.
+    dict or as the SDK's pydantic object, through its field mapping. Hot path: one function, few
+    calls (between two LLM calls the SDK runs and evicts this code from the CPU caches). Anything
+    else, or anything unusual in that shape, goes to the general path; the fast path hands over
+    before it has changed the record (``test_response_fast_path_records_what_the_general_path_records``).
     """
-    if not capture:
-        fields = response if type(response) is dict else field_map(response)
-        choices = fields.get("choices") if fields is not None and "raw" not in fields else None
-        if type(choices) is list:
-            reasons = _finish_reasons(choices)
-            if reasons is not False:
-                _read_openai_fields(call, fields, reasons)  # type: ignore[arg-type]
-                return
-    _read_general(call, response, capture)
-
-
-def _finish_reasons(choices: list[Any]) -> list[str] | bool | None:
-    """The finish reasons of OpenAI choices (``"error"`` for a choice without one); ``None`` if
-    no choice has one; ``False`` if a choice is not a mapping or pydantic object."""
+    if capture:
+        _read_general(call, response, capture)
+        return
+    fields = response if type(response) is dict else field_map(response)
+    if fields is None or "raw" in fields:
+        _read_general(call, response, capture)
+        return
+    choices = fields.get("choices")
+    if type(choices) is not list:
+        _read_general(call, response, capture)
+        return
     reasons: list[str] | None = None
-    if len(choices) == 1:  # the usual response: one choice
-        choice = choices[0]
-        fields = choice if type(choice) is dict else field_map(choice)
-        if fields is None:
-            return False
-        reason = fields.get("finish_reason")
-        if type(reason) is str and 0 < len(reason) <= MAX_IDENTIFIER:
-            return [reason]
-        if reason is None:
-            return None
-        reason = as_str(reason)
-        return [reason] if reason else None
+    if len(choices) == 1:  # the usual response
+        item = choices[0]
+        if type(item) is not dict:
+            item = field_map(item)
+            if item is None:
+                _read_general(call, response, capture)
+                return
+        reason = item.get("finish_reason")
+        if reason is not None:
+            if type(reason) is not str or len(reason) > MAX_IDENTIFIER:
+                reason = as_str(reason)
+            if reason:
+                reasons = [reason]
+    elif choices:
+        reasons = _finish_reasons(choices)
+        if reasons is False:
+            _read_general(call, response, capture)
+            return
+    if call.response_id is None:
+        value = fields.get("id")
+        call.response_id = value if type(value) is str and len(value) <= MAX_IDENTIFIER else as_str(value)
+    if call.response_model is None:
+        value = fields.get("model")
+        call.response_model = value if type(value) is str and len(value) <= MAX_IDENTIFIER else as_str(value)
+    usage = fields.get("usage")
+    if usage:
+        counts = usage if type(usage) is dict else field_map(usage)
+        prompt = completion = None
+        if counts is not None:
+            prompt = counts.get("prompt_tokens")
+            completion = counts.get("completion_tokens")
+        if (  # compact ints (< 2**30) compare fastest; larger counts take the general path
+            type(prompt) is int
+            and type(completion) is int
+            and 0 <= prompt <= _COMPACT
+            and 0 <= completion <= _COMPACT
+            and call.usage is None
+            and counts is not None
+            and counts.get("prompt_tokens_details") is None
+            and counts.get("completion_tokens_details") is None
+        ):  # plain OpenAI usage (the usual case): no details to read
+            call.usage = Usage(prompt, completion)
+        else:
+            add_usage(call, usage_from(usage))
+    if reasons is not None:
+        call.finish_reasons = reasons
+
+
+_COMPACT = (1 << 30) - 1
+"""The largest int CPython compares on its fastest path (one internal digit)."""
+
+
+def _finish_reasons(choices: list[Any]) -> Any:
+    """Finish reasons of several OpenAI choices (``"error"`` where one has none; ``None`` when no
+    choice has one), or ``False`` when a choice is neither a mapping nor a pydantic object."""
+    reasons: list[str] | None = None
     for position, choice in enumerate(choices):
-        fields = choice if type(choice) is dict else field_map(choice)
-        if fields is None:
+        item = choice if type(choice) is dict else field_map(choice)
+        if item is None:
             return False
-        reason = fields.get("finish_reason")
+        reason = item.get("finish_reason")
         if reason is not None:
             if type(reason) is not str or len(reason) > MAX_IDENTIFIER:
                 reason = as_str(reason)
@@ -143,37 +184,6 @@ def _finish_reasons(choices: list[Any]) -> list[str] | bool | None:
                     reasons = ["error"] * len(choices)
                 reasons[position] = reason
     return reasons
-
-
-def _read_openai_fields(call: LLMCall, response: Mapping[str, Any], reasons: list[str] | None) -> None:
-    if call.response_id is None:
-        value = response.get("id")
-        call.response_id = value if type(value) is str and len(value) <= MAX_IDENTIFIER else as_str(value)
-    if call.response_model is None:
-        value = response.get("model")
-        call.response_model = value if type(value) is str and len(value) <= MAX_IDENTIFIER else as_str(value)
-    usage = response.get("usage")
-    if usage:
-        fields = usage if type(usage) is dict else field_map(usage)
-        prompt = completion = None
-        if fields is not None:
-            prompt = fields.get("prompt_tokens")
-            completion = fields.get("completion_tokens")
-        if (
-            type(prompt) is int
-            and type(completion) is int
-            and 0 <= prompt <= MAX_COUNT
-            and 0 <= completion <= MAX_COUNT
-            and call.usage is None
-            and fields is not None
-            and fields.get("prompt_tokens_details") is None
-            and fields.get("completion_tokens_details") is None
-        ):  # plain OpenAI usage (the usual case): no details to read
-            call.usage = Usage(prompt, completion)
-        else:
-            add_usage(call, usage_from(usage))
-    if reasons is not None:
-        call.finish_reasons = reasons
 
 
 def _read_general(call: LLMCall, response: Any, capture: bool) -> None:

@@ -49,7 +49,7 @@ def usage_attributes(usage: Usage, attrs: dict[str, Any]) -> None:
         attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_output_tokens
 
 
-def response_attributes(call: LLMCall, *, failed: bool = False) -> dict[str, Any]:
+def response_attributes(call: LLMCall, failed: bool = False) -> dict[str, Any]:
     """Attributes known once the response (or the whole stream) arrived; for a failed call, what
     was known before it failed (a stream that broke mid-way keeps its response id and model)."""
     attrs: dict[str, Any] = {}

@@ -28,20 +28,19 @@ TOKEN_BUCKETS = (
 )
 
 
-RECHECK_NS = 50_000_000
-"""How long a "no meter provider yet" answer is trusted (50 ms)."""
-
-
 class GenAIMetrics:
     """The four GenAI client histograms, created once per meter."""
 
-    __slots__ = ("duration", "ready", "recheck_ns", "time_per_output_chunk", "time_to_first_chunk", "token_usage")
+    __slots__ = ("duration", "off", "pending", "ready", "time_per_output_chunk", "time_to_first_chunk", "token_usage")
 
     def __init__(self, meter: Meter) -> None:
         self.ready = False
         """True once a real meter provider is behind the instruments (see ``active``)."""
-        self.recheck_ns = 0
-        """``perf_counter_ns`` before which ``active`` is not asked again while not ``ready``."""
+        self.off = False
+        """True when a no-op meter provider is behind the instruments (for good: never recorded)."""
+        self.pending: Any = None
+        """The API's proxy instrument while no meter provider has resolved it (set by ``active``):
+        the per-call check is then one attribute read, until a provider is set."""
         self.duration: Histogram = meter.create_histogram(
             sc.METRIC_OPERATION_DURATION,
             unit="s",
@@ -67,20 +66,24 @@ class GenAIMetrics:
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
 
-    def active(self, now_ns: int = 0) -> bool:
+    def active(self) -> bool:
         """False while only the API's proxy or no-op meter provider is behind the instruments
         (nothing would be recorded: skip building attributes). Once true, it stays true.
 
-        While false, callers skip asking again until ``recheck_ns`` (``now_ns`` + 50 ms): an
-        application without metrics pays one comparison per call, and one that sets its meter
-        provider after its first LLM calls gets metrics from at most 50 ms later.
+        Per call, callers ask only when ``pending`` is ``None`` or has been resolved (its
+        ``_real_instrument`` set): while no meter provider is set, one attribute read.
         """
         if self.ready:
             return True
+        if self.off:
+            return False
         real = getattr(self.duration, "_real_instrument", self.duration)
-        self.ready = real is not None and "NoOp" not in type(real).__name__
-        if not self.ready:
-            self.recheck_ns = now_ns + RECHECK_NS
+        if real is None:  # the API's proxy, and no meter provider yet
+            self.pending = self.duration
+            return False
+        self.pending = None
+        self.ready = "NoOp" not in type(real).__name__
+        self.off = not self.ready
         return self.ready
 
     def record(

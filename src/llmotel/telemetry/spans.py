@@ -15,7 +15,7 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from time import perf_counter_ns, time_ns
+from time import time_ns
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -31,7 +31,7 @@ from llmotel.config import SettingsHolder, settings
 from llmotel.extract import Extractor
 from llmotel.extract import request as request_extract
 from llmotel.extract.response import read_response
-from llmotel.records import LLMCall, StreamState, Usage
+from llmotel.records import LLMCall, StreamState, Usage, span_name
 from llmotel.telemetry import attributes as attrs_
 from llmotel.telemetry.metrics import GenAIMetrics
 
@@ -188,8 +188,7 @@ class LLMSpan:
         "_pending",
         "_run",
         "_settings",
-        "_start_perf",
-        "_start_wall",
+        "_start_ns",
         "call",
         "capture",
         "context",
@@ -213,7 +212,7 @@ class LLMSpan:
         """Start the span for ``call`` (a child of ``parent``, default the current context)."""
         base = parent if parent is not None else current_context()
         self.span = span = telemetry.tracer.start_span(
-            call.name, context=base, kind=SpanKind.CLIENT, attributes=attrs_.start_attributes(call)
+            span_name(call), context=base, kind=SpanKind.CLIENT, attributes=attrs_.start_attributes(call)
         )
         self.telemetry = telemetry
         self.call = call
@@ -230,7 +229,7 @@ class LLMSpan:
         self._run = run
         if run is not None:
             run.llm_started(self)
-        # ``_lock``, ``_fast_chunk``, ``_cap`` and ``_start_wall`` are set by ``start_stream``
+        # ``_lock``, ``_fast_chunk`` and ``_cap`` are set by ``start_stream``
         self._pending: dict[str, Any] | None = None
         self._settings = s = SettingsHolder.current or settings()
         self.recording = recording = span.is_recording()
@@ -253,7 +252,7 @@ class LLMSpan:
                     self._pending = pending  # set with the response attributes: one SDK call, not two
             except Exception as exc:
                 internal_error("request extraction", exc)
-        self._start_perf = perf_counter_ns()
+        self._start_ns = time_ns()
 
     # --- context -------------------------------------------------------------------------------
 
@@ -270,7 +269,7 @@ class LLMSpan:
 
     def end(self, result: Any) -> None:
         """The call returned ``result``: record the response and end the span."""
-        duration = (perf_counter_ns() - self._start_perf) / 1e9
+        end_ns = time_ns()
         call = self.call
         self._done = True
         try:
@@ -281,22 +280,22 @@ class LLMSpan:
                 extractor.response(call, result, self.capture)
         except Exception as exc:
             internal_error("response extraction", exc)
-        self._finish(duration, None)
+        self._finish(end_ns, None)
 
     def fail(self, exc: BaseException) -> None:
         """The call raised ``exc`` (which the wrapper re-raises unchanged): record it and end."""
-        duration = (perf_counter_ns() - self._start_perf) / 1e9
+        end_ns = time_ns()
         self._done = True  # a stream that failed before its first chunk is never ended twice
         if self.recording:
             try:
                 self.extractor.error(self.call, exc)
             except Exception as internal:
                 internal_error("error extraction", internal)
-        self._finish(duration, exc)
+        self._finish(end_ns, exc)
 
     def _finish(
         self,
-        duration: float,
+        end_ns: int,
         exc: BaseException | None,
         extra: dict[str, Any] | None = None,
         ttfc: float | None = None,
@@ -309,7 +308,7 @@ class LLMSpan:
             if self.recording:
                 attrs: dict[str, Any] = {}
                 try:
-                    attrs = attrs_.response_attributes(call, failed=exc is not None)
+                    attrs = attrs_.response_attributes(call, exc is not None)
                     if self._pending:
                         attrs.update(self._pending)
                     if extra:
@@ -331,13 +330,20 @@ class LLMSpan:
         if self._run is not None:
             self._run.llm_finished(self)
         metrics = self.telemetry.metrics
-        if self._settings.metrics_enabled and (
-            metrics.ready or (self._start_perf >= metrics.recheck_ns and metrics.active(self._start_perf))
-        ):
+        if metrics.ready:
+            due = self._settings.metrics_enabled
+        else:  # no real meter provider seen yet: while none is set, one attribute read (see ``active``)
+            pending = metrics.pending
+            due = (
+                (pending is None or pending._real_instrument is not None)
+                and self._settings.metrics_enabled
+                and metrics.active()
+            )
+        if due:
             try:
                 metrics.record(
                     attrs_.metric_attributes(call, error),
-                    duration,
+                    (end_ns - self._start_ns) / 1e9,
                     call.usage if exc is None else None,
                     ttfc,
                     tpoc,
@@ -377,7 +383,6 @@ class LLMSpan:
         # the default extractor's per-type chunk reader is called directly (no dispatch per chunk)
         self._fast_chunk = self.extractor.default_chunk
         self._cap = self._settings.stream_chunk_events if self.recording else 0
-        self._start_wall = time_ns() - (perf_counter_ns() - self._start_perf)
 
     def chunk(self, chunk: Any) -> None:
         """One chunk reached the caller (hot path: counters, a bounded sample, the extractor)."""
@@ -385,7 +390,7 @@ class LLMSpan:
         assert state is not None
         n = state.count
         state.count = n + 1
-        now = perf_counter_ns()
+        now = time_ns()
         if n == 0:
             state.first_ns = now
         state.last_ns = now
@@ -422,7 +427,7 @@ class LLMSpan:
         """
         if not self._claim():
             return
-        end_perf = perf_counter_ns()
+        end_ns = time_ns()
         call = self.call
         state = call.stream_state
         assert state is not None
@@ -440,7 +445,7 @@ class LLMSpan:
         except Exception as internal:
             internal_error("stream end", internal)
         if state.first_ns is not None:
-            ttfc = (state.first_ns - self._start_perf) / 1e9
+            ttfc = (state.first_ns - self._start_ns) / 1e9
             if state.count > 1 and state.last_ns is not None:
                 tpoc = (state.last_ns - state.first_ns) / 1e9 / (state.count - 1)
         if self.recording:
@@ -456,7 +461,7 @@ class LLMSpan:
                 internal_error("stream events", internal)
         state.samples = []
         state.last_chunk = None
-        self._finish((end_perf - self._start_perf) / 1e9, exc, extra, ttfc, tpoc)
+        self._finish(end_ns, exc, extra, ttfc, tpoc)
 
     def _claim(self) -> bool:
         """Take the right to end the stream's span (True exactly once, thread-safe)."""
@@ -492,7 +497,7 @@ class LLMSpan:
         extractor = self.extractor
         capture = self.capture
         span = self.span
-        for index, perf_ns, chunk in samples:
+        for index, event_ns, chunk in samples:
             text = extractor.chunk_text(chunk)
             event: dict[str, Any] = {
                 sc.EVENT_CHUNK_INDEX: index,
@@ -502,7 +507,7 @@ class LLMSpan:
                 event[sc.EVENT_CHUNK_FINISH_REASON] = final_reason
             if capture and text:
                 event[sc.EVENT_CHUNK_CONTENT] = bounded_text(text, self._settings.content_max_length)
-            span.add_event(sc.EVENT_STREAM_CHUNK, event, timestamp=self._start_wall + (perf_ns - self._start_perf))
+            span.add_event(sc.EVENT_STREAM_CHUNK, event, timestamp=event_ns)
         return len(samples)
 
 
