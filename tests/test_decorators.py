@@ -571,3 +571,18 @@ def test_mocks_and_files_are_not_streams_and_the_stream_option() -> None:
     spans = finished()
     assert len(spans) == 2
     assert all(sc.LLMOTEL_STREAM_CHUNKS not in (s.attributes or {}) for s in spans)
+
+
+def test_metrics_know_a_noop_meter_for_good_and_an_sdk_meter_at_once() -> None:
+    # (a meter provider set after the first calls: tests/test_configure.py, calls before configure())
+    from opentelemetry import metrics
+    from opentelemetry.metrics import NoOpMeter
+
+    from llmotel.telemetry.metrics import GenAIMetrics
+
+    noop = GenAIMetrics(NoOpMeter("test"))
+    assert not noop.active() and noop.off and noop.pending is None
+    assert not noop.active()  # answered from ``off``, not probed again
+
+    real = GenAIMetrics(metrics.get_meter("test"))  # the suite's SDK meter provider
+    assert real.active() and real.ready

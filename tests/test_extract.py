@@ -1734,3 +1734,66 @@ def test_chunk_fast_path_records_what_the_general_path_records(stream: list[dict
         chunks._openai_chunk_object(general, general_state, chunk, capture)
     assert fast == general
     assert fast_state.texts == general_state.texts
+
+
+# --- response headers: httpx headers read as bytes agree with the mapping path ------------------------
+
+_HEADER_NAMES = [
+    "x-request-id",
+    "request-id",
+    "openai-processing-ms",
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-tokens",
+    "anthropic-ratelimit-input-tokens-remaining",
+    "retry-after",
+    "x-custom-ratelimit-remaining-requests",
+    "authorization",
+    "set-cookie",
+    "content-type",
+]
+_header_values = st.one_of(
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=24),
+    st.integers(0, 10**20).map(str),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(_HEADER_NAMES), _header_values, max_size=len(_HEADER_NAMES)), st.booleans())
+def test_httpx_headers_read_as_bytes_record_what_the_mapping_path_records(raw: dict[str, str], upper: bool) -> None:
+    """``header_attributes`` reads httpx headers through their raw byte pairs (no decoding of the
+    headers it does not keep); the result must be what reading them as a mapping gives."""
+    from llmotel.extract.callbacks import header_attributes
+
+    headers = httpx.Headers({(name.upper() if upper else name): value for name, value in raw.items()})
+    assert header_attributes(headers) == header_attributes(dict(headers.items()))
+    assert not any("cookie" in key or "authorization" in key for key in header_attributes(headers))
+
+
+def test_server_of_url_reads_a_url_object_once() -> None:
+    url = httpx.URL("https://api.example.test:8443/v1/")
+    assert request.server_of_url(url) == ("api.example.test", 8443)
+    assert request.server_of_url(url) == ("api.example.test", 8443)  # from the cache, by identity
+    assert request.server_of_url(httpx.URL("http://127.0.0.1/v1")) == ("127.0.0.1", 80)
+    assert request.server_of_url("https://api.openai.com/v1") == ("api.openai.com", 443)
+
+
+def test_sdk_extractors_read_no_model_configuration() -> None:
+    from llmotel.integrations.anthropic import EXTRACTOR as ANTHROPIC
+    from llmotel.integrations.openai import EXTRACTOR as OPENAI
+
+    assert DEFAULT_EXTRACTOR.reads_model_config
+    assert not OPENAI.reads_model_config and not ANTHROPIC.reads_model_config
+
+
+def test_extractor_subclasses_know_which_defaults_they_keep() -> None:
+    class OwnResponse(Extractor):
+        def __init__(self, label: str) -> None:  # no super().__init__(): the flags still hold
+            self.label = label
+
+        def response(self, call: LLMCall, result: Any, capture: bool) -> None:
+            call.response_id = self.label
+
+    own = OwnResponse("x")
+    assert (own.default_response, own.default_chunk) == (False, True)
+    assert (DEFAULT_EXTRACTOR.default_response, DEFAULT_EXTRACTOR.default_chunk) == (True, True)

@@ -30,11 +30,17 @@ class Extractor:
     default_chunk: bool
     """True while ``chunk`` is the default one: telemetry then calls the cached chunk reader directly."""
 
+    reads_model_config: bool = True
+    """Record the decorated instance's scalar configuration as ``llmotel.model.*`` (see
+    ``llmotel.extract.request.model_config``); integrations whose instance is an SDK resource
+    turn it off."""
+
     def __new__(cls, *args: Any, **kwargs: Any) -> Extractor:
         self = super().__new__(cls)
         # instance attributes (not class attributes): the per-call read is then a specialized one
         self.default_response = cls.response is Extractor.response
         self.default_chunk = cls.chunk is Extractor.chunk
+        self.reads_model_config = cls.reads_model_config
         return self
 
     def request(self, call: LLMCall, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:

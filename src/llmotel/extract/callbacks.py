@@ -33,7 +33,12 @@ def _norm(key: Any) -> str:
     return str(key).strip().lower().replace("-", "_")
 
 
+_DIGITS_MAX = 18
+
+
 def _scalar(value: Any) -> str | int | float | None:
+    if type(value) is str:  # the usual header value
+        return _text_scalar(value)
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -43,10 +48,13 @@ def _scalar(value: Any) -> str | int | float | None:
     if isinstance(value, (list, tuple)) and value:
         value = value[0]
     text = as_str(value) if isinstance(value, str) else None
-    if text is None:
-        return None
-    text = text.strip()
-    if re.fullmatch(r"\d{1,18}", text):
+    return None if text is None else _text_scalar(text)
+
+
+def _text_scalar(value: str) -> str | int:
+    """A header or rate-limit value: an int when it is all ASCII digits (up to 18), else text."""
+    text = value.strip()
+    if text.isdigit() and text.isascii() and len(text) <= _DIGITS_MAX:
         return int(text)
     return text[:_MAX_VALUE]
 
@@ -89,6 +97,7 @@ def _header_table() -> dict[str, str]:
 
 _HEADERS = _header_table()
 """Exact (lowercase) response header names -> attribute keys: the allow-list, read in one pass."""
+_RAW_HEADERS = {name.encode("latin-1"): attribute for name, attribute in _HEADERS.items()}
 
 
 def header_attributes(headers: Any) -> dict[str, Any]:
@@ -97,7 +106,12 @@ def header_attributes(headers: Any) -> dict[str, Any]:
     One pass over the headers with an exact-name table (this runs on every instrumented call);
     other ``*ratelimit*`` headers go through the general rate-limit parser.
     """
-    if headers is None or not hasattr(headers, "items"):
+    if headers is None:
+        return {}
+    raw = _raw_pairs(headers)
+    if raw is not None:
+        return _raw_header_attributes(raw)
+    if not hasattr(headers, "items"):
         return {}
     out: dict[str, Any] = {}
     others: dict[str, Any] | None = None
@@ -119,6 +133,50 @@ def header_attributes(headers: Any) -> dict[str, Any]:
             if others is None:
                 others = {}
             others[name] = value
+    if others:
+        for attribute, value in ratelimit_attributes(others).items():
+            out.setdefault(attribute, value)
+    return out
+
+
+def _raw_pairs(headers: Any) -> list[tuple[bytes, bytes]] | None:
+    """httpx-style headers' ``raw`` (name, value) byte pairs, else ``None``: reading them skips
+    decoding every header, which ``items()`` does."""
+    raw = getattr(type(headers), "raw", None)
+    if not isinstance(raw, property):
+        return None
+    pairs = headers.raw
+    if type(pairs) is not list or (pairs and not (type(pairs[0]) is tuple and type(pairs[0][0]) is bytes)):
+        return None
+    return pairs
+
+
+def _raw_header_attributes(pairs: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """``header_attributes`` for byte pairs: names matched as bytes, only kept values decoded."""
+    out: dict[str, Any] = {}
+    others: dict[str, Any] | None = None
+    for key, value in pairs:
+        if type(key) is not bytes or type(value) is not bytes:
+            continue
+        name = key.lower()
+        attribute = _RAW_HEADERS.get(name)
+        if attribute is not None:
+            if attribute in out:
+                continue
+            scalar = _scalar(value.decode("latin-1"))
+            if scalar is None:
+                continue
+            if attribute == "llmotel.response.request_id":
+                out[attribute] = str(scalar)
+            elif attribute == "llmotel.response.processing_ms":
+                if isinstance(scalar, (int, float)):
+                    out[attribute] = scalar
+            else:
+                out[attribute] = scalar
+        elif b"ratelimit" in name:
+            if others is None:
+                others = {}
+            others.setdefault(name.decode("latin-1"), value.decode("latin-1"))
     if others:
         for attribute, value in ratelimit_attributes(others).items():
             out.setdefault(attribute, value)

@@ -189,6 +189,23 @@ def server_of(fields: Mapping[str, Any]) -> tuple[str | None, int | None]:
     return None, None
 
 
+_url_servers: dict[int, tuple[Any, str | None, int | None]] = {}
+
+
+def server_of_url(url: Any) -> tuple[str | None, int | None]:
+    """``server_of`` for a client's base URL object (``httpx.URL``, or a string): decided once per
+    URL object (kept, to be sure of its identity), not by building its string on every call."""
+    if isinstance(url, str):
+        return server_of({"base_url": url})
+    known = _url_servers.get(id(url))
+    if known is not None and known[0] is url:
+        return known[1], known[2]
+    address, port = server_of({"base_url": str(url)})
+    if len(_url_servers) < 256:
+        _url_servers[id(url)] = (url, address, port)
+    return address, port
+
+
 # --- model configuration ---------------------------------------------------------------------
 
 _SECRET_WORDS = frozenset(

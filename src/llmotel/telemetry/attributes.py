@@ -31,7 +31,7 @@ def start_attributes(call: LLMCall) -> dict[str, Any]:
     if call.stream:
         attrs[sc.GEN_AI_REQUEST_STREAM] = True
     if call.params:
-        attrs.update(call.params)
+        attrs |= call.params  # (``|=``: no argument parsing, unlike ``update``)
     return attrs
 
 
@@ -75,7 +75,7 @@ def response_attributes(call: LLMCall, failed: bool = False) -> dict[str, Any]:
     elif not failed:
         attrs[sc.LLMOTEL_USAGE_UNKNOWN] = True
     if call.extra:
-        attrs.update(call.extra)
+        attrs |= call.extra
     return attrs
 
 

@@ -236,11 +236,16 @@ class LLMSpan:
         self.capture = capture = recording and s.capture_content
         if recording and (
             capture
-            or (s.model_attributes_max and instance is not None and type(instance) not in request_extract.no_config)
+            or (
+                s.model_attributes_max
+                and instance is not None
+                and extractor.reads_model_config
+                and type(instance) not in request_extract.no_config
+            )
         ):
             try:
                 pending: dict[str, Any] = {}
-                if s.model_attributes_max:
+                if s.model_attributes_max and extractor.reads_model_config:
                     config = request_extract.model_config(instance, s.model_attributes_max)
                     if config:
                         call.model_config = config
@@ -310,9 +315,9 @@ class LLMSpan:
                 try:
                     attrs = attrs_.response_attributes(call, exc is not None)
                     if self._pending:
-                        attrs.update(self._pending)
+                        attrs |= self._pending
                     if extra:
-                        attrs.update(extra)
+                        attrs |= extra
                 except Exception as internal:
                     internal_error("response attributes", internal)
                 if self.capture and exc is None:

@@ -19,7 +19,7 @@ from opentelemetry import trace
 from llmotel import semconv as sc
 from llmotel._safety import internal_error
 from llmotel.extract import Extractor
-from llmotel.extract.request import server_of
+from llmotel.extract.request import server_of_url
 from llmotel.integrations._instrumentor import Patch, PatchingInstrumentor, WrapperFn, record_response_headers
 from llmotel.records import LLMCall
 from llmotel.telemetry.spans import LLMSpan, inside_inference
@@ -32,11 +32,13 @@ PROVIDER = "anthropic"
 class AnthropicExtractor(Extractor):
     """The default mapping plus the client's base URL."""
 
+    reads_model_config = False  # the instance is an SDK resource: no model configuration on it
+
     def request(self, call: LLMCall, instance: Any, args: tuple[Any, ...], kwargs: Any) -> None:
         super().request(call, instance, args, kwargs)
         base_url = getattr(getattr(instance, "_client", None), "base_url", None)
         if base_url is not None:
-            call.server_address, call.server_port = server_of({"base_url": str(base_url)})
+            call.server_address, call.server_port = server_of_url(base_url)
 
 
 class _StreamHelperExtractor(AnthropicExtractor):

@@ -9,7 +9,7 @@ from typing import Any
 from llmotel.extract import Extractor
 from llmotel.extract._access import get
 from llmotel.extract.callbacks import header_attributes
-from llmotel.extract.request import server_of
+from llmotel.extract.request import server_of_url
 from llmotel.records import LLMCall
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
@@ -32,12 +32,14 @@ def _raw_mode(kwargs: Mapping[str, Any]) -> str | None:
 class OpenAIExtractor(Extractor):
     """The default duck-typed mapping plus what only the openai SDK has."""
 
+    reads_model_config = False  # the instance is an SDK resource: no model configuration on it
+
     def request(self, call: LLMCall, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
         super().request(call, instance, args, kwargs)
         client = getattr(instance, "_client", None)
         base_url = getattr(client, "base_url", None)
         if base_url is not None:
-            call.server_address, call.server_port = server_of({"base_url": str(base_url)})
+            call.server_address, call.server_port = server_of_url(base_url)
         if _raw_mode(kwargs) == "stream":  # with_streaming_response: the body is the caller's to read
             call.extra = {**(call.extra or {}), "llmotel.openai.raw_response": "streaming"}
 
