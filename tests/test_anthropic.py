@@ -56,6 +56,9 @@ SUCCESS_HEADERS = {
 }
 HEADER_ATTRS = {
     "llmotel.response.request_id": "req_011CSHoEeqs5C35K2UUqR7Fy",
+}
+"""What a successful call records from its response headers by default."""
+RATELIMIT_ATTRS = {
     "llmotel.ratelimit.requests.limit": 50,
     "llmotel.ratelimit.requests.remaining": 49,
     "llmotel.ratelimit.requests.reset": "2025-06-01T12:00:01Z",
@@ -64,6 +67,7 @@ HEADER_ATTRS = {
     "llmotel.ratelimit.output_tokens.limit": 8000,
     "llmotel.ratelimit.output_tokens.remaining": 7994,
 }
+"""... and with LLMOTEL_RATELIMIT_ATTRIBUTES=true."""
 ERROR_REPLIES = {
     429: (
         {"type": "error", "error": {"type": "rate_limit_error", "message": "Number of request tokens has exceeded"}},
@@ -390,6 +394,15 @@ def test_create(
     assert span.status.status_code is StatusCode.UNSET
     assert span.events == ()
     assert_traceparent_is(sdk_tracing, server, span)
+
+
+def test_rate_limit_headers_of_successful_calls_are_opt_in(
+    sdk_tracing: bool, instrumented: AnthropicInstrumentor, client: anthropic.Anthropic, env: Any
+) -> None:
+    env(LLMOTEL_RATELIMIT_ATTRIBUTES="true")
+    create(client)
+    (span,) = finished()
+    assert attrs(span) == {**BASE_ATTRS, **MESSAGE_ATTRS, **HEADER_ATTRS, **RATELIMIT_ATTRS}
 
 
 def test_create_records_no_content_by_default(

@@ -1759,15 +1759,24 @@ _header_values = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(_HEADER_NAMES), _header_values, max_size=len(_HEADER_NAMES)), st.booleans())
-def test_httpx_headers_read_as_bytes_record_what_the_mapping_path_records(raw: dict[str, str], upper: bool) -> None:
+@given(
+    st.dictionaries(st.sampled_from(_HEADER_NAMES), _header_values, max_size=len(_HEADER_NAMES)),
+    st.booleans(),
+    st.booleans(),
+)
+def test_httpx_headers_read_as_bytes_record_what_the_mapping_path_records(
+    raw: dict[str, str], upper: bool, ratelimits: bool
+) -> None:
     """``header_attributes`` reads httpx headers through their raw byte pairs (no decoding of the
     headers it does not keep); the result must be what reading them as a mapping gives."""
     from llmotel.extract.callbacks import header_attributes
 
     headers = httpx.Headers({(name.upper() if upper else name): value for name, value in raw.items()})
-    assert header_attributes(headers) == header_attributes(dict(headers.items()))
-    assert not any("cookie" in key or "authorization" in key for key in header_attributes(headers))
+    facts = header_attributes(headers, ratelimits)
+    assert facts == header_attributes(dict(headers.items()), ratelimits)
+    assert not any("cookie" in key or "authorization" in key for key in facts)
+    if not ratelimits:
+        assert set(facts) <= {"llmotel.response.request_id", "llmotel.response.processing_ms"}
 
 
 def test_server_of_url_reads_a_url_object_once() -> None:

@@ -60,6 +60,9 @@ SUCCESS_HEADERS = {
 HEADER_ATTRS = {
     "llmotel.response.request_id": "req_7f3a9c",
     "llmotel.response.processing_ms": 344,
+}
+"""What a successful call records from its response headers by default."""
+RATELIMIT_ATTRS = {
     "llmotel.ratelimit.requests.limit": 10000,
     "llmotel.ratelimit.requests.remaining": 9999,
     "llmotel.ratelimit.requests.reset": "6ms",
@@ -67,6 +70,7 @@ HEADER_ATTRS = {
     "llmotel.ratelimit.tokens.remaining": 29999990,
     "llmotel.ratelimit.tokens.reset": "0s",
 }
+"""... and with LLMOTEL_RATELIMIT_ATTRIBUTES=true."""
 RATE_LIMIT_HEADERS = {
     "x-request-id": "req_429",
     "x-ratelimit-limit-requests": "500",
@@ -636,6 +640,23 @@ def test_chat_tool_calls_in_output_messages_with_capture(
         sc.GEN_AI_RESPONSE_FINISH_REASONS: ("tool_calls",),
         **HEADER_ATTRS,
     }
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_rate_limit_headers_of_successful_calls_are_opt_in(
+    instrumented: OpenAIInstrumentor,
+    client: openai.OpenAI,
+    aclient: openai.AsyncOpenAI,
+    env: Any,
+    asynchronous: bool,
+) -> None:
+    env(LLMOTEL_RATELIMIT_ATTRIBUTES="true")
+    if asynchronous:
+        await aclient.chat.completions.create(model="gpt-4o", messages=USER)
+    else:
+        client.chat.completions.create(model="gpt-4o", messages=USER)
+    (span,) = finished()
+    assert attrs(span) == {**BASE_ATTRS, **CHAT_RESPONSE_ATTRS, **HEADER_ATTRS, **RATELIMIT_ATTRS}
 
 
 async def test_async_chat_completion_span(

@@ -22,6 +22,11 @@ llmotel variables:
         none).
     LLMOTEL_METRICS_ENABLED
         ``false`` turns off the GenAI client metrics (default on).
+    LLMOTEL_RATELIMIT_ATTRIBUTES
+        ``true`` also records the rate-limit response headers of successful openai / anthropic
+        calls (``llmotel.ratelimit.*``: limit, remaining, reset for requests and tokens) on their
+        spans (default off: six more attributes per call). The request id and processing time are
+        always recorded, and so are the rate-limit headers of a failed call (a 429 among them).
     LLMOTEL_STRICT
         ``1`` raises llmotel's own internal errors instead of logging them (the test suite sets it).
 """
@@ -39,6 +44,7 @@ CONTENT_MAX_LENGTH_ENV = "LLMOTEL_CONTENT_MAX_LENGTH"
 STREAM_CHUNK_EVENTS_ENV = "LLMOTEL_STREAM_CHUNK_EVENTS"
 MODEL_ATTRIBUTES_MAX_ENV = "LLMOTEL_MODEL_ATTRIBUTES_MAX"
 METRICS_ENABLED_ENV = "LLMOTEL_METRICS_ENABLED"
+RATELIMIT_ATTRIBUTES_ENV = "LLMOTEL_RATELIMIT_ATTRIBUTES"
 STRICT_ENV = "LLMOTEL_STRICT"
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -54,6 +60,7 @@ class Settings:
     stream_chunk_events: int = 10
     model_attributes_max: int = 24
     metrics_enabled: bool = True
+    ratelimit_attributes: bool = False
     strict: bool = False
 
 
@@ -93,6 +100,7 @@ def read_settings() -> Settings:
         stream_chunk_events=_int(STREAM_CHUNK_EVENTS_ENV, 10),
         model_attributes_max=_int(MODEL_ATTRIBUTES_MAX_ENV, 24),
         metrics_enabled=_bool(METRICS_ENABLED_ENV, True),
+        ratelimit_attributes=_bool(RATELIMIT_ATTRIBUTES_ENV, False),
         strict=_bool(STRICT_ENV, False),
     )
 

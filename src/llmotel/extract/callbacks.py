@@ -97,11 +97,15 @@ def _header_table() -> dict[str, str]:
 
 _HEADERS = _header_table()
 """Exact (lowercase) response header names -> attribute keys: the allow-list, read in one pass."""
+_BASIC_HEADERS = {name: a for name, a in _HEADERS.items() if not a.startswith("llmotel.ratelimit.")}
+"""The request id and processing time headers only (rate limits off)."""
 _RAW_HEADERS = {name.encode("latin-1"): attribute for name, attribute in _HEADERS.items()}
+_RAW_BASIC_HEADERS = {name.encode("latin-1"): attribute for name, attribute in _BASIC_HEADERS.items()}
 
 
-def header_attributes(headers: Any) -> dict[str, Any]:
-    """Allow-listed facts from HTTP response headers: request id, processing time, rate limits.
+def header_attributes(headers: Any, ratelimits: bool = True) -> dict[str, Any]:
+    """Allow-listed facts from HTTP response headers: request id, processing time and (unless
+    ``ratelimits`` is false) rate limits.
 
     One pass over the headers with an exact-name table (this runs on every instrumented call);
     other ``*ratelimit*`` headers go through the general rate-limit parser.
@@ -110,14 +114,15 @@ def header_attributes(headers: Any) -> dict[str, Any]:
         return {}
     raw = _raw_pairs(headers)
     if raw is not None:
-        return _raw_header_attributes(raw)
+        return _raw_header_attributes(raw, ratelimits)
     if not hasattr(headers, "items"):
         return {}
+    table = _HEADERS if ratelimits else _BASIC_HEADERS
     out: dict[str, Any] = {}
     others: dict[str, Any] | None = None
     for key, value in headers.items():
         name = key.lower() if type(key) is str else str(key).strip().lower()
-        attribute = _HEADERS.get(name)
+        attribute = table.get(name)
         if attribute is not None:
             scalar = _scalar(value)
             if scalar is None or attribute in out:
@@ -129,7 +134,7 @@ def header_attributes(headers: Any) -> dict[str, Any]:
                     out[attribute] = scalar
             else:
                 out[attribute] = scalar
-        elif "ratelimit" in name:
+        elif ratelimits and "ratelimit" in name:
             if others is None:
                 others = {}
             others[name] = value
@@ -151,15 +156,16 @@ def _raw_pairs(headers: Any) -> list[tuple[bytes, bytes]] | None:
     return pairs
 
 
-def _raw_header_attributes(pairs: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+def _raw_header_attributes(pairs: list[tuple[bytes, bytes]], ratelimits: bool) -> dict[str, Any]:
     """``header_attributes`` for byte pairs: names matched as bytes, only kept values decoded."""
+    table = _RAW_HEADERS if ratelimits else _RAW_BASIC_HEADERS
     out: dict[str, Any] = {}
     others: dict[str, Any] | None = None
     for key, value in pairs:
         if type(key) is not bytes or type(value) is not bytes:
             continue
         name = key.lower()
-        attribute = _RAW_HEADERS.get(name)
+        attribute = table.get(name)
         if attribute is not None:
             if attribute in out:
                 continue
@@ -173,7 +179,7 @@ def _raw_header_attributes(pairs: list[tuple[bytes, bytes]]) -> dict[str, Any]:
                     out[attribute] = scalar
             else:
                 out[attribute] = scalar
-        elif b"ratelimit" in name:
+        elif ratelimits and b"ratelimit" in name:
             if others is None:
                 others = {}
             others.setdefault(name.decode("latin-1"), value.decode("latin-1"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from llmotel.config import settings
 from llmotel.extract import Extractor
 from llmotel.extract._access import get
 from llmotel.extract.callbacks import header_attributes
@@ -53,7 +54,8 @@ class OpenAIExtractor(Extractor):
         parse = getattr(result, "parse", None) if raw_wrapper else None
         http = getattr(result, "http_response", None) if raw_wrapper else None
         if parse is not None and http is not None and callable(parse):  # with_raw_response wrappers
-            call.extra = {**(call.extra or {}), **header_attributes(getattr(http, "headers", None))}
+            facts = header_attributes(getattr(http, "headers", None), settings().ratelimit_attributes)
+            call.extra = {**(call.extra or {}), **facts}
             if (call.extra or {}).get("llmotel.openai.raw_response") == "streaming" or call.stream:
                 return  # reading the body here would consume what the caller is about to read
             result = parse()
