@@ -74,10 +74,7 @@ _NOT_STREAM, _SYNC_STREAM, _ASYNC_STREAM = 0, 1, 2
 _stream_kinds: dict[type, int] = {}
 
 
-def _not_a_stream(cls: type) -> bool:
-    """Iterators that are not LLM streams: strings, mappings, files, and test doubles."""
-    if issubclass(cls, (str, bytes, bytearray, Mapping, io.IOBase)):
-        return True
+def _is_mock(cls: type) -> bool:
     mock = sys.modules.get("unittest.mock")
     return mock is not None and issubclass(cls, mock.NonCallableMock)
 
@@ -86,9 +83,11 @@ def _stream_kind(cls: type) -> int:
     kind = _stream_kinds.get(cls)
     if kind is not None:
         return kind
-    if not isinstance(cls, type) or _not_a_stream(cls):
+    if not isinstance(cls, type) or _is_mock(cls):
         return _NOT_STREAM  # not cached: test doubles make a class per instance
-    if hasattr(cls, "__next__"):
+    if issubclass(cls, (str, bytes, bytearray, Mapping, io.IOBase)):  # iterators, but not LLM streams
+        kind = _NOT_STREAM
+    elif hasattr(cls, "__next__"):
         kind = _SYNC_STREAM
     elif hasattr(cls, "__anext__"):
         kind = _ASYNC_STREAM
