@@ -69,6 +69,8 @@ class StreamState:
     samples: list[tuple[int, int, Any]] = field(default_factory=list)
     """(index, wall-clock ns, chunk) of the chunks kept for chunk events (bounded)."""
     stride: int = 1
+    next_sample: int = 0
+    """The index of the next chunk to keep in ``samples`` (the next multiple of ``stride``)."""
     reader_type: type | None = None
     """The chunk type whose reader is cached in ``reader`` (chosen once per stream)."""
     reader: Any = None

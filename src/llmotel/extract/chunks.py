@@ -58,7 +58,7 @@ def _add_tool_fragment(state: StreamState, choice: int, call: Any) -> None:
 
 def _openai_chunk(call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
     """OpenAI chat.completions / completions chunk (objects or dicts)."""
-    fields = field_map(chunk)  # dicts and pydantic chunks: plain dict reads
+    fields = chunk if type(chunk) is dict else field_map(chunk)  # dicts and pydantic chunks: dict reads
     if fields is None:
         _openai_chunk_object(call, state, chunk, capture)
         return
@@ -66,15 +66,15 @@ def _openai_chunk(call: LLMCall, state: StreamState, chunk: Any, capture: bool) 
         call.response_id = call.response_id or as_str(fields.get("id"))
         call.response_model = as_str(fields.get("model"))
     choices = fields.get("choices")
-    if choices and type(choices) is list:
-        if not capture and len(choices) == 1:  # the common chunk: one choice, no finish reason yet
-            choice = field_map(choices[0])
-            if choice is not None and choice.get("finish_reason") is None:
-                choices = None
-        if choices:
-            _openai_choices(call, state, choices, capture)
-    elif choices and isinstance(choices, tuple):
-        _openai_choices(call, state, choices, capture)
+    if choices:
+        if capture or type(choices) is not list or len(choices) != 1:
+            if isinstance(choices, (list, tuple)):
+                _openai_choices(call, state, choices, capture)
+        else:  # the common chunk: one choice, usually without a finish reason yet
+            choice = choices[0]
+            choice = choice if type(choice) is dict else field_map(choice)
+            if choice is None or choice.get("finish_reason") is not None:
+                _openai_choices(call, state, choices, capture)
     usage = fields.get("usage")
     if usage is not None:
         add_usage(call, usage_from(usage))

@@ -391,8 +391,8 @@ class LLMSpan:
 
     def chunk(self, chunk: Any) -> None:
         """One chunk reached the caller (hot path: counters, a bounded sample, the extractor)."""
-        state = self.call.stream_state
-        assert state is not None
+        call = self.call
+        state: StreamState = call.stream_state  # type: ignore[assignment]  # set by start_stream
         n = state.count
         state.count = n + 1
         now = time_ns()
@@ -400,18 +400,19 @@ class LLMSpan:
             state.first_ns = now
         state.last_ns = now
         state.last_chunk = chunk
-        cap = self._cap
-        if cap and n % state.stride == 0:
+        if n == state.next_sample and self._cap:  # every ``stride``-th chunk is a sample
+            cap = self._cap
             samples = state.samples
             samples.append((n, now, chunk))
             if len(samples) > 2 * cap:  # thin to every other sample; the end picks the final ``cap``
                 del samples[1::2]
                 state.stride *= 2
+            state.next_sample = (n // state.stride + 1) * state.stride
         try:
             if self._fast_chunk and type(chunk) is state.reader_type:
-                state.reader(self.call, state, chunk, self.capture)
+                state.reader(call, state, chunk, self.capture)
             else:
-                self.extractor.chunk(self.call, state, chunk, self.capture)
+                self.extractor.chunk(call, state, chunk, self.capture)
         except Exception as exc:
             internal_error("stream chunk", exc)
 
