@@ -58,7 +58,13 @@ def _add_tool_fragment(state: StreamState, choice: int, call: Any) -> None:
 
 def _openai_chunk(call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
     """OpenAI chat.completions / completions chunk (objects or dicts)."""
-    fields = chunk if type(chunk) is dict else field_map(chunk)  # dicts and pydantic chunks: dict reads
+    if type(chunk) is dict:  # dicts and pydantic chunks: dict reads
+        if "type" in chunk:  # a dict stream of typed events (Anthropic / Responses API shapes)
+            _typed_event(call, state, chunk, capture)
+            return
+        fields: Any = chunk
+    else:
+        fields = field_map(chunk)
     if fields is None:
         _openai_chunk_object(call, state, chunk, capture)
         return
@@ -167,6 +173,7 @@ def _text_chunk(call: LLMCall, state: StreamState, chunk: Any, capture: bool) ->
 
 
 def _dict_chunk(call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
+    """Mappings other than ``dict``: typed events or OpenAI-shaped chunks."""
     if "type" in chunk:
         _typed_event(call, state, chunk, capture)
     else:
@@ -177,7 +184,7 @@ def _ignore(call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> Non
     return None
 
 
-_readers: dict[type, ChunkReader] = {str: _text_chunk, dict: _dict_chunk}
+_readers: dict[type, ChunkReader] = {str: _text_chunk, dict: _openai_chunk}  # (it reads typed dicts too)
 
 
 def reader_for(chunk: Any) -> ChunkReader:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import wrapt
 
 from llmotel._safety import internal_error
-from llmotel.telemetry.spans import LLMSpan, attach_context, detach_context
+from llmotel.telemetry.spans import LLMSpan, attach_context, detach_context, reset_context
 
 if TYPE_CHECKING:
     ObjectProxy = wrapt.ObjectProxy[Any]
@@ -64,7 +64,10 @@ class SyncStreamProxy(ObjectProxy):
                 llm_span.finish_stream(_stop_reason(exc), exc)
                 raise
             if token is not None:
-                detach_context(token)
+                try:
+                    reset_context(token)
+                except Exception:  # logged by the API, never raised
+                    detach_context(token)
             hide = self._self_hide
             if hide is not None and hide(chunk):
                 llm_span.hidden_chunk(chunk)
@@ -167,7 +170,10 @@ class AsyncStreamProxy(ObjectProxy):
                 llm_span.finish_stream(_stop_reason(exc), exc)
                 raise
             if token is not None:
-                detach_context(token)
+                try:
+                    reset_context(token)
+                except Exception:  # logged by the API, never raised
+                    detach_context(token)
             hide = self._self_hide
             if hide is not None and hide(chunk):
                 llm_span.hidden_chunk(chunk)
