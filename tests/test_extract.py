@@ -1806,3 +1806,74 @@ def test_extractor_subclasses_know_which_defaults_they_keep() -> None:
     own = OwnResponse("x")
     assert (own.default_response, own.default_chunk) == (False, True)
     assert (DEFAULT_EXTRACTOR.default_response, DEFAULT_EXTRACTOR.default_chunk) == (True, True)
+
+
+class _ExtraResponse(BaseModel, extra="allow"):  # type: ignore[call-arg]
+    choices: list[Any]
+
+
+class _PropertyModelResponse(BaseModel):
+    choices: list[dict[str, Any]]
+
+    @property
+    def model(self) -> str:
+        return "prop-model"
+
+
+def test_pydantic_extras_and_properties_are_read_like_the_general_path() -> None:
+    """Fields that live in a model's extras or come from a property are not in its ``__dict__``:
+    the fast paths must hand such models to the general path (review finding)."""
+    extra = _ExtraResponse(choices=[{"finish_reason": "stop"}], usage={"prompt_tokens": 3, "completion_tokens": 4})
+    call = LLMCall("chat", "openai")
+    response.read_response(call, extra, False)
+    assert (call.finish_reasons, call.usage) == (["stop"], Usage(3, 4))
+
+    chunk = _ExtraResponse(
+        choices=[{"index": 0, "finish_reason": "length"}], usage={"prompt_tokens": 1, "completion_tokens": 2}
+    )
+    call, state = LLMCall("chat", "openai"), StreamState()
+    chunks._openai_chunk(call, state, chunk, False)
+    assert (call.finish_reasons, call.usage) == (["length"], Usage(1, 2))
+
+    call = LLMCall("chat", "openai")
+    response.read_response(call, _PropertyModelResponse(choices=[{"finish_reason": "stop"}]), False)
+    assert call.response_model == "prop-model"
+
+
+def test_extractor_defaults_survive_unusual_construction_and_instance_overrides() -> None:
+    class Bypass(Extractor):
+        def __new__(cls) -> Bypass:
+            return object.__new__(cls)
+
+    bypass = Bypass()
+    assert (bypass.default_response, bypass.default_chunk) == (True, True)  # from the class
+
+    patched = Extractor()
+
+    def response_override(call: LLMCall, result: Any, capture: bool) -> None:
+        call.response_id = "patched"
+
+    patched.response = response_override  # type: ignore[method-assign]
+    assert patched.default_response is False
+
+    @llmotel.trace_chat(provider="openai", model="m", extractor=patched)
+    def chat() -> dict[str, Any]:
+        return {"id": "original", "choices": []}
+
+    chat()
+    assert finished()[-1].attributes[sc.GEN_AI_RESPONSE_ID] == "patched"  # type: ignore[index]
+
+    @llmotel.trace_chat(provider="openai", model="m", extractor=bypass)
+    def stream() -> Iterator[str]:
+        yield "a"
+
+    assert list(stream()) == ["a"]
+    assert finished()[-1].attributes[sc.LLMOTEL_STREAM_CHUNKS] == 1  # type: ignore[index]
+
+
+def test_raw_header_values_are_decoded_like_httpx() -> None:
+    from llmotel.extract.callbacks import header_attributes
+
+    headers = httpx.Headers([(b"x-request-id", "réq-1".encode())])
+    assert header_attributes(headers) == header_attributes(dict(headers.items()))
+    assert header_attributes(headers) == {"llmotel.response.request_id": "réq-1"}

@@ -62,9 +62,9 @@ class StreamState:
 
     count: int = 0
     first_ns: int | None = None
-    """time_ns (the clock of the SDK's span timestamps) of the first chunk."""
+    """perf_counter_ns of the first chunk."""
     last_ns: int | None = None
-    """time_ns of the latest chunk."""
+    """perf_counter_ns of the latest chunk."""
     last_chunk: Any = None
     samples: list[tuple[int, int, Any]] = field(default_factory=list)
     """(index, wall-clock ns, chunk) of the chunks kept for chunk events (bounded)."""
@@ -131,17 +131,20 @@ def span_name(call: LLMCall) -> str:
         return call.operation
     names = _SPAN_NAMES.get(call.operation)
     if names is None:
-        if len(_SPAN_NAMES) >= _SPAN_NAMES_MAX:
+        if len(_SPAN_NAMES) >= _SPAN_NAMES_OPERATIONS:
             return f"{call.operation} {model}"
         names = _SPAN_NAMES[call.operation] = {}
     name = names.get(model)
     if name is None:
         name = f"{call.operation} {model}"
-        if len(names) < _SPAN_NAMES_MAX:
+        if len(names) < _SPAN_NAMES_MODELS and len(name) <= _SPAN_NAME_CACHED_LENGTH:
             names[model] = name
     return name
 
 
 _SPAN_NAMES: dict[str, dict[str, str]] = {}
-"""Span names per operation and model, built once: no string is built per call."""
-_SPAN_NAMES_MAX = 256
+"""Span names per operation and model, built once: no string is built per call (bounded: at most
+8 operations x 128 models, names up to 256 characters)."""
+_SPAN_NAMES_OPERATIONS = 8
+_SPAN_NAMES_MODELS = 128
+_SPAN_NAME_CACHED_LENGTH = 256

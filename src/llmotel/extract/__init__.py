@@ -25,23 +25,35 @@ class Extractor:
     the span is recording, so an override may be as expensive as it needs to be there.
     """
 
-    default_response: bool
+    default_response: bool = True
     """True while ``response`` is the default one: telemetry then calls ``read_response`` directly."""
-    default_chunk: bool
+    default_chunk: bool = True
     """True while ``chunk`` is the default one: telemetry then calls the cached chunk reader directly."""
-
     reads_model_config: bool = True
     """Record the decorated instance's scalar configuration as ``llmotel.model.*`` (see
     ``llmotel.extract.request.model_config``); integrations whose instance is an SDK resource
     turn it off."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.default_response = cls.response is Extractor.response
+        cls.default_chunk = cls.chunk is Extractor.chunk
+
     def __new__(cls, *args: Any, **kwargs: Any) -> Extractor:
         self = super().__new__(cls)
-        # instance attributes (not class attributes): the per-call read is then a specialized one
-        self.default_response = cls.response is Extractor.response
-        self.default_chunk = cls.chunk is Extractor.chunk
+        # copied onto the instance: the per-call read is then a specialized one (the class
+        # attributes above still answer for an instance made without this ``__new__``)
+        self.default_response = cls.default_response
+        self.default_chunk = cls.default_chunk
         self.reads_model_config = cls.reads_model_config
         return self
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "response":  # a method set on the instance replaces the default one
+            super().__setattr__("default_response", False)
+        elif name == "chunk":
+            super().__setattr__("default_chunk", False)
 
     def request(self, call: LLMCall, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
         """Fill the request facts (model, parameters, server) before the call is made."""

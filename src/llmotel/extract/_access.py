@@ -46,10 +46,39 @@ def get(obj: Any, name: str) -> Any:
     return extra.get(name) if extra else None
 
 
+MAPPED_NAMES = frozenset(
+    {
+        "choices",
+        "completion_tokens",
+        "completion_tokens_details",
+        "finish_reason",
+        "id",
+        "index",
+        "model",
+        "prompt_tokens",
+        "prompt_tokens_details",
+        "raw",
+        "type",
+        "usage",
+    }
+)
+"""The names the fast paths read through ``field_map`` (a pydantic class that serves one of them
+from anything but a declared field, a property say, is not read through its ``__dict__``)."""
+_mappable: dict[type, bool] = {}
+
+
+def _is_mappable(cls: type, fields: frozenset[str]) -> bool:
+    mappable = not any(name not in fields and hasattr(cls, name) for name in MAPPED_NAMES)
+    if len(_mappable) < 1024:
+        _mappable[cls] = mappable
+    return mappable
+
+
 def field_map(obj: Any) -> Mapping[str, Any] | None:
     """The object's fields as a mapping, when reading them needs no attribute access: a mapping
-    itself, or a pydantic model's ``__dict__`` (its declared fields; extras live elsewhere).
-    ``None`` for other objects (read those with ``get``). Hot path: one dict lookup per type."""
+    itself, or a pydantic model's ``__dict__`` (its declared fields) when the model has no extras
+    and its class serves none of ``MAPPED_NAMES`` from a property. ``None`` otherwise (read those
+    with ``get``, which also sees extras and properties). Hot path: two dict lookups per type."""
     cls = type(obj)
     if cls is dict:
         return obj  # type: ignore[no-any-return]
@@ -59,6 +88,11 @@ def field_map(obj: Any) -> Mapping[str, Any] | None:
     if kind is True:
         return obj  # type: ignore[no-any-return]
     if kind is False:
+        return None
+    mappable = _mappable.get(cls)
+    if mappable is None:
+        mappable = _is_mappable(cls, kind)
+    if not mappable or obj.__pydantic_extra__:
         return None
     fields = getattr(obj, "__dict__", None)
     return fields if type(fields) is dict else None

@@ -156,6 +156,14 @@ def _raw_pairs(headers: Any) -> list[tuple[bytes, bytes]] | None:
     return pairs
 
 
+def _decode(value: bytes) -> str:
+    """A header value as httpx decodes it: UTF-8 where it is valid, else Latin-1."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
 def _raw_header_attributes(pairs: list[tuple[bytes, bytes]], ratelimits: bool) -> dict[str, Any]:
     """``header_attributes`` for byte pairs: names matched as bytes, only kept values decoded."""
     table = _RAW_HEADERS if ratelimits else _RAW_BASIC_HEADERS
@@ -169,7 +177,7 @@ def _raw_header_attributes(pairs: list[tuple[bytes, bytes]], ratelimits: bool) -
         if attribute is not None:
             if attribute in out:
                 continue
-            scalar = _scalar(value.decode("latin-1"))
+            scalar = _scalar(_decode(value))
             if scalar is None:
                 continue
             if attribute == "llmotel.response.request_id":
@@ -182,7 +190,7 @@ def _raw_header_attributes(pairs: list[tuple[bytes, bytes]], ratelimits: bool) -
         elif ratelimits and b"ratelimit" in name:
             if others is None:
                 others = {}
-            others.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+            others.setdefault(name.decode("latin-1"), _decode(value))
     if others:
         for attribute, value in ratelimit_attributes(others).items():
             out.setdefault(attribute, value)

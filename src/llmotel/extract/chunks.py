@@ -105,7 +105,9 @@ def _openai_choices(call: LLMCall, state: StreamState, choices: Any, capture: bo
             index = position  # a malformed index: the choice's position in this chunk
         reason = get(choice, "finish_reason")
         if reason:
-            _set_finish(call, index, str(reason)[:MAX_IDENTIFIER])
+            text = as_str(reason) if isinstance(reason, str) else str(reason)[:MAX_IDENTIFIER]
+            if text:
+                _set_finish(call, index, text)
         if capture:
             delta = get(choice, "delta")
             if delta is not None:

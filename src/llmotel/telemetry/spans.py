@@ -15,7 +15,7 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from time import time_ns
+from time import perf_counter_ns, time_ns
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -189,6 +189,7 @@ class LLMSpan:
         "_run",
         "_settings",
         "_start_ns",
+        "_start_wall",
         "call",
         "capture",
         "context",
@@ -229,7 +230,7 @@ class LLMSpan:
         self._run = run
         if run is not None:
             run.llm_started(self)
-        # ``_lock``, ``_fast_chunk`` and ``_cap`` are set by ``start_stream``
+        # ``_lock``, ``_fast_chunk``, ``_cap`` and ``_start_wall`` are set by ``start_stream``
         self._pending: dict[str, Any] | None = None
         self._settings = s = SettingsHolder.current or settings()
         self.recording = recording = span.is_recording()
@@ -257,7 +258,7 @@ class LLMSpan:
                     self._pending = pending  # set with the response attributes: one SDK call, not two
             except Exception as exc:
                 internal_error("request extraction", exc)
-        self._start_ns = time_ns()
+        self._start_ns = perf_counter_ns()  # durations: a monotonic clock (never the wall clock)
 
     # --- context -------------------------------------------------------------------------------
 
@@ -274,7 +275,7 @@ class LLMSpan:
 
     def end(self, result: Any) -> None:
         """The call returned ``result``: record the response and end the span."""
-        end_ns = time_ns()
+        end_ns = perf_counter_ns()
         call = self.call
         self._done = True
         try:
@@ -289,7 +290,7 @@ class LLMSpan:
 
     def fail(self, exc: BaseException) -> None:
         """The call raised ``exc`` (which the wrapper re-raises unchanged): record it and end."""
-        end_ns = time_ns()
+        end_ns = perf_counter_ns()
         self._done = True  # a stream that failed before its first chunk is never ended twice
         if self.recording:
             try:
@@ -387,6 +388,7 @@ class LLMSpan:
         self._lock = threading.Lock()
         # the default extractor's per-type chunk reader is called directly (no dispatch per chunk)
         self._fast_chunk = self.extractor.default_chunk
+        self._start_wall = time_ns() - (perf_counter_ns() - self._start_ns)  # chunk events' timestamps
         self._cap = self._settings.stream_chunk_events if self.recording else 0
 
     def chunk(self, chunk: Any) -> None:
@@ -395,7 +397,7 @@ class LLMSpan:
         state: StreamState = call.stream_state  # type: ignore[assignment]  # set by start_stream
         n = state.count
         state.count = n + 1
-        now = time_ns()
+        now = perf_counter_ns()
         if n == 0:
             state.first_ns = now
         state.last_ns = now
@@ -433,7 +435,7 @@ class LLMSpan:
         """
         if not self._claim():
             return
-        end_ns = time_ns()
+        end_ns = perf_counter_ns()
         call = self.call
         state = call.stream_state
         assert state is not None
@@ -513,7 +515,7 @@ class LLMSpan:
                 event[sc.EVENT_CHUNK_FINISH_REASON] = final_reason
             if capture and text:
                 event[sc.EVENT_CHUNK_CONTENT] = bounded_text(text, self._settings.content_max_length)
-            span.add_event(sc.EVENT_STREAM_CHUNK, event, timestamp=event_ns)
+            span.add_event(sc.EVENT_STREAM_CHUNK, event, timestamp=self._start_wall + (event_ns - self._start_ns))
         return len(samples)
 
 

@@ -26,6 +26,7 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 from llmotel import semconv as sc
 from llmotel._safety import internal_error
 from llmotel.extract import DEFAULT_EXTRACTOR, Extractor
+from llmotel.extract._access import as_str
 from llmotel.extract.request import infer_provider
 from llmotel.records import LLMCall
 from llmotel.telemetry.spans import (
@@ -168,7 +169,7 @@ class CallSpec:
                     call.request_model = model
                 else:
                     value = model(instance, *args, **kwargs) if instance is not None else model(*args, **kwargs)
-                    call.request_model = None if value is None else str(value)
+                    call.request_model = None if value is None else as_str(str(value))
             self.extractor.request(call, instance, args, kwargs)
         except Exception as exc:  # the span still starts, with what is known
             internal_error("request extraction", exc)
@@ -276,7 +277,12 @@ class CallSpec:
         except BaseException as exc:
             active.fail(exc)
             raise
-        return proxy(generator, active)
+        try:
+            return proxy(generator, active)
+        except Exception as exc:  # could not proxy: the generator as it is, span ended
+            internal_error("stream proxy", exc)
+            active.end(None)
+            return generator
 
     def generator_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """Generator function: the generator is returned inside a stream proxy."""
