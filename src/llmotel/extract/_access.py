@@ -64,38 +64,42 @@ MAPPED_NAMES = frozenset(
 )
 """The names the fast paths read through ``field_map`` (a pydantic class that serves one of them
 from anything but a declared field, a property say, is not read through its ``__dict__``)."""
-_mappable: dict[type, bool] = {}
+_NOT_MAPPED, _MAPPING, _PYDANTIC = 0, 1, 2
+_map_modes: dict[type, int] = {dict: _MAPPING}
+"""Per type, how ``field_map`` reads it: not at all, as the mapping itself, or through a pydantic
+model's ``__dict__`` (decided once per class)."""
 
 
-def _is_mappable(cls: type, fields: frozenset[str]) -> bool:
-    mappable = not any(name not in fields and hasattr(cls, name) for name in MAPPED_NAMES)
-    if len(_mappable) < 1024:
-        _mappable[cls] = mappable
-    return mappable
+def _map_mode(obj: Any) -> int:
+    cls = type(obj)
+    kind = _type_kinds.get(cls)
+    if kind is None:
+        kind = _kind(obj)
+    if kind is True:
+        mode = _MAPPING
+    elif kind is False or any(name not in kind and hasattr(cls, name) for name in MAPPED_NAMES):
+        mode = _NOT_MAPPED
+    else:
+        mode = _PYDANTIC
+    if len(_map_modes) < 1024:
+        _map_modes[cls] = mode
+    return mode
 
 
 def field_map(obj: Any) -> Mapping[str, Any] | None:
     """The object's fields as a mapping, when reading them needs no attribute access: a mapping
     itself, or a pydantic model's ``__dict__`` (its declared fields) when the model has no extras
     and its class serves none of ``MAPPED_NAMES`` from a property. ``None`` otherwise (read those
-    with ``get``, which also sees extras and properties). Hot path: two dict lookups per type."""
-    cls = type(obj)
-    if cls is dict:
-        return obj  # type: ignore[no-any-return]
-    kind = _type_kinds.get(cls)
-    if kind is None:
-        kind = _kind(obj)
-    if kind is True:
-        return obj  # type: ignore[no-any-return]
-    if kind is False:
-        return None
-    mappable = _mappable.get(cls)
-    if mappable is None:
-        mappable = _is_mappable(cls, kind)
-    if not mappable or obj.__pydantic_extra__:
-        return None
-    fields = getattr(obj, "__dict__", None)
-    return fields if type(fields) is dict else None
+    with ``get``, which also sees extras and properties). Hot path: one dict lookup."""
+    mode = _map_modes.get(type(obj))
+    if mode is None:
+        mode = _map_mode(obj)
+    if mode == _PYDANTIC:
+        if obj.__pydantic_extra__:
+            return None
+        fields = obj.__dict__
+        return fields if type(fields) is dict else None
+    return obj if mode == _MAPPING else None
 
 
 def count(value: Any) -> int | None:
