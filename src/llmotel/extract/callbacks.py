@@ -124,16 +124,8 @@ def header_attributes(headers: Any, ratelimits: bool = True) -> dict[str, Any]:
         name = key.lower() if type(key) is str else str(key).strip().lower()
         attribute = table.get(name)
         if attribute is not None:
-            scalar = _scalar(value)
-            if scalar is None or attribute in out:
-                continue
-            if attribute == "llmotel.response.request_id":
-                out[attribute] = str(scalar)
-            elif attribute == "llmotel.response.processing_ms":
-                if isinstance(scalar, (int, float)):
-                    out[attribute] = scalar
-            else:
-                out[attribute] = scalar
+            if attribute not in out:
+                _keep(out, attribute, _scalar(value))
         elif ratelimits and "ratelimit" in name:
             if others is None:
                 others = {}
@@ -156,6 +148,19 @@ def _raw_pairs(headers: Any) -> list[tuple[bytes, bytes]] | None:
     return pairs
 
 
+def _keep(out: dict[str, Any], attribute: str, scalar: str | int | float | None) -> None:
+    """Record one allow-listed header's value (the first one of its attribute wins)."""
+    if scalar is None:
+        return
+    if attribute == "llmotel.response.request_id":
+        out[attribute] = str(scalar)
+    elif attribute == "llmotel.response.processing_ms":
+        if isinstance(scalar, (int, float)):
+            out[attribute] = scalar
+    else:
+        out[attribute] = scalar
+
+
 def _decode(value: bytes) -> str:
     """A header value as httpx decodes it: UTF-8 where it is valid, else Latin-1."""
     try:
@@ -175,18 +180,8 @@ def _raw_header_attributes(pairs: list[tuple[bytes, bytes]], ratelimits: bool) -
         name = key.lower()
         attribute = table.get(name)
         if attribute is not None:
-            if attribute in out:
-                continue
-            scalar = _scalar(_decode(value))
-            if scalar is None:
-                continue
-            if attribute == "llmotel.response.request_id":
-                out[attribute] = str(scalar)
-            elif attribute == "llmotel.response.processing_ms":
-                if isinstance(scalar, (int, float)):
-                    out[attribute] = scalar
-            else:
-                out[attribute] = scalar
+            if attribute not in out:
+                _keep(out, attribute, _scalar(_decode(value)))
         elif ratelimits and b"ratelimit" in name:
             if others is None:
                 others = {}
