@@ -9,6 +9,7 @@ interpreter start-up and imports cancel out. Run::
     python benchmarks/bench_counts.py                      # decorators: plain, floor, llmotel
     python benchmarks/bench_counts.py --openai             # + the openai SDK call: bare, llmotel
     python benchmarks/bench_counts.py --openai --contenders llmotel,otel-v2   # in a venv that has them
+    python benchmarks/bench_counts.py --openai-stream --contenders llmotel,otel-v2   # 200-chunk streams
     python benchmarks/bench_counts.py --quick              # smoke run
 
 Needs ``valgrind`` on PATH (prints ``BENCH name=counts status=skipped`` otherwise). The variants are
@@ -53,17 +54,31 @@ def _child(kind: str, variant: str, calls: int) -> None:
 
     pipeline = bo.setup_pipeline(False)
     clients = bo.Clients()
-    client = clients.sync["call"]
     if variant != "bare":
         contender = bo.CONTENDERS[variant]
         os.environ.update(contender.capture_env[False])
         bo.instrument(contender, pipeline)
-    for _ in range(300):
-        client.chat.completions.create(**bo.KW)
+    if kind == "openai_stream":  # a 200-chunk stream read to its end
+        client = clients.sync[200]
+
+        def one() -> None:
+            for _chunk in client.chat.completions.create(**bo.STREAM_KW):
+                pass
+
+        warm = 3
+    else:
+        client = clients.sync["call"]
+
+        def one() -> None:
+            client.chat.completions.create(**bo.KW)
+
+        warm = 300
+    for _ in range(warm):
+        one()
     gc.collect()
     gc.disable()
     for _ in range(calls):
-        client.chat.completions.create(**bo.KW)
+        one()
 
 
 _SUMMARY = {
@@ -147,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--quick", action="store_true", help="few calls (smoke run)")
     p.add_argument("--openai", action="store_true", help="also the openai SDK call (slower: ~1 min per variant)")
+    p.add_argument("--openai-stream", action="store_true", help="also a 200-chunk openai stream (~3 min per variant)")
     p.add_argument("--contenders", default="llmotel", help="openai variants besides bare (comma-separated)")
     p.add_argument("--child", nargs=3, metavar=("KIND", "VARIANT", "CALLS"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -158,9 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         print("BENCH name=counts status=skipped reason=no-valgrind")
         return 0
     lines = report("decorators", ["plain", "floor", "llmotel"], 50 if args.quick else 3000, "floor", "plain")
+    variants = ["bare", *[c for c in args.contenders.split(",") if c]]
     if args.openai:
-        variants = ["bare", *[c for c in args.contenders.split(",") if c]]
         lines += report("openai", variants, 20 if args.quick else 1000, "", "bare")
+    if args.openai_stream:
+        lines += report("openai_stream", variants, 2 if args.quick else 20, "", "bare")
     print()
     print("\n".join(lines))
     return 0
