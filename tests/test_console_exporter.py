@@ -7,8 +7,8 @@ import logging
 import re
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import pytest
 from opentelemetry import trace
@@ -558,27 +558,33 @@ def test_export_failure_raises_in_strict_mode_and_fails_quietly_otherwise(
     assert any(r.name == "llmotel" and "console exporter: force_flush" in r.getMessage() for r in caplog.records)
 
 
-class SlowStream(io.StringIO):
-    """Writes slowly (releasing the GIL) and records whether two writes ever overlapped."""
+class LockCheckingStream(io.StringIO):
+    """Records any write made while the exporter's lock is free (a write outside the lock), and
+    whether two writes ever overlapped. Deterministic: no timing window is needed to see it."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.lock: Any = None
         self.active = 0
         self.overlapped = False
+        self.unlocked_writes = 0
 
     def write(self, s: str) -> int:
         self.active += 1
         if self.active > 1:
             self.overlapped = True
-        time.sleep(0.0005)
+        if self.lock.acquire(blocking=False):  # free: this write is not under the exporter's lock
+            self.lock.release()
+            self.unlocked_writes += 1
         written = super().write(s)
         self.active -= 1
         return written
 
 
 def test_concurrent_exports_are_serialised_and_blocks_whole() -> None:
-    stream = SlowStream()
+    stream = LockCheckingStream()
     s = Setup(out=stream)
+    stream.lock = s.exporter._lock
 
     def work(worker: int) -> None:
         for index in range(25):
@@ -592,6 +598,7 @@ def test_concurrent_exports_are_serialised_and_blocks_whole() -> None:
     for thread in threads:
         thread.join()
     assert not stream.overlapped
+    assert stream.unlocked_writes == 0
     blocks = stream.getvalue().rstrip("\n").split("\n\n")
     assert len(blocks) == 150
     for block in blocks:
