@@ -10,6 +10,9 @@ from typing import Any
 _MAX_INT64 = 2**63 - 1
 MAX_COUNT = _MAX_INT64
 """The largest token count recorded (an int64 attribute)."""
+COMPACT_INT = (1 << 30) - 1
+"""The largest int CPython compares on its fastest path (one internal digit): hot-path range
+checks use it and leave larger values to the general converters."""
 
 
 _type_kinds: dict[type, Any] = {dict: True}

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from llmotel import semconv as sc
-from llmotel.extract._access import as_float, as_int, as_str, get, str_list
+from llmotel.extract._access import COMPACT_INT, as_float, as_int, as_str, get, str_list
 from llmotel.records import Scalar
 
 
@@ -39,9 +39,6 @@ _PARAMS: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any]], ...] = (
 )
 
 EMPTY: Mapping[str, Any] = {}
-_EMPTY = EMPTY
-_COMPACT = (1 << 30) - 1
-"""The largest int CPython compares on its fastest path (one internal digit)."""
 _ALIASES: dict[str, tuple[str, Callable[[Any], Any]]] = {
     name: (key, convert) for key, names, convert in _PARAMS for name in names
 }
@@ -57,16 +54,16 @@ dict code the interpreter runs anyway, which stays in the CPU's instruction cach
 def fields_of(instance: Any) -> Mapping[str, Any]:
     """The instance's own field values (``__dict__``), or an empty mapping."""
     if instance is None:
-        return _EMPTY
+        return EMPTY
     cls = type(instance)
     if cls in no_fields:
-        return _EMPTY
+        return EMPTY
     d = getattr(instance, "__dict__", None)
     if isinstance(d, dict):
         return d
     if len(no_fields) < 1024:
         no_fields[cls] = True
-    return _EMPTY
+    return EMPTY
 
 
 def request_params(
@@ -93,7 +90,7 @@ def request_params(
             convert = alias[1]
             kind = type(raw)
             if (kind is float and convert is as_float and raw - raw == 0.0) or (  # finite
-                kind is int and convert is as_int and -_COMPACT <= raw <= _COMPACT  # larger: as_int checks
+                kind is int and convert is as_int and -COMPACT_INT <= raw <= COMPACT_INT  # larger: as_int checks
             ):
                 params[alias[0]] = raw  # the usual values, without a converter call
             else:
@@ -324,7 +321,7 @@ def model_config(instance: Any, limit: int) -> dict[str, Scalar] | None:
                 no_config[cls] = True
             return None
         dumped = dump()
-        fields = dumped if isinstance(dumped, Mapping) else _EMPTY
+        fields = dumped if isinstance(dumped, Mapping) else EMPTY
     out: dict[str, Scalar] = {}
     for name, value in fields.items():
         if not isinstance(name, str) or not isinstance(value, (str, bool, int, float)):

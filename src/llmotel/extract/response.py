@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from llmotel.extract import content
-from llmotel.extract._access import MAX_COUNT, MAX_IDENTIFIER, as_str, count, field_map, get
+from llmotel.extract._access import COMPACT_INT, MAX_COUNT, MAX_IDENTIFIER, as_str, count, field_map, get
 from llmotel.records import LLMCall, Usage
 
 
@@ -149,8 +149,8 @@ def read_response(call: LLMCall, response: Any, capture: bool) -> None:
         if (  # compact ints (< 2**30) compare fastest; larger counts take the general path
             type(prompt) is int
             and type(completion) is int
-            and 0 <= prompt <= _COMPACT
-            and 0 <= completion <= _COMPACT
+            and 0 <= prompt <= COMPACT_INT
+            and 0 <= completion <= COMPACT_INT
             and call.usage is None
             and counts is not None
             and counts.get("prompt_tokens_details") is None
@@ -161,10 +161,6 @@ def read_response(call: LLMCall, response: Any, capture: bool) -> None:
             add_usage(call, usage_from(usage))
     if reasons is not None:
         call.finish_reasons = reasons
-
-
-_COMPACT = (1 << 30) - 1
-"""The largest int CPython compares on its fastest path (one internal digit)."""
 
 
 def _finish_reasons(choices: list[Any]) -> Any:
