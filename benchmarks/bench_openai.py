@@ -36,8 +36,11 @@ import gc
 import importlib.util
 import json
 import os
+import queue
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -647,33 +650,61 @@ PLANS = {
 }
 
 
+class Rounds:
+    """The rounds of one case, measured in one go (``measure``) or in slices (``--compare``'s
+    workers run a slice each in turn, so a change in the machine's speed hits every contender)."""
+
+    def __init__(self, case: Case, patches: PatchSet) -> None:
+        self.case, self.patches = case, patches
+        self.count = 0
+        self.seconds = 0.0
+        self.cpu: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        self.wall: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        self.lat: dict[str, list[int]] | None = {v: [] for v in VARIANTS} if case.kind == "stream" else None
+
+    def warm_up(self) -> None:
+        for variant in VARIANTS:
+            self.patches.apply(variant == "instr")
+            self.case.run[variant](None)
+        self.patches.apply(True)
+        gc.collect()
+
+    def run(self, max_rounds: int, budget_s: float, min_rounds: int = 1) -> None:
+        """Up to ``max_rounds`` more rounds (at least ``min_rounds``) or until ``budget_s`` seconds pass."""
+        case, patches, cpu, wall, lat = self.case, self.patches, self.cpu, self.wall, self.lat
+        t0 = time.monotonic()
+        deadline = t0 + budget_s
+        done = 0
+        while done < max_rounds and (done < min_rounds or time.monotonic() < deadline):
+            shift = self.count % len(VARIANTS)
+            for variant in VARIANTS[shift:] + VARIANTS[:shift]:
+                patches.apply(variant == "instr")
+                gc.disable()
+                try:
+                    c, w = case.run[variant](lat[variant] if lat is not None else None)
+                finally:
+                    gc.enable()
+                cpu[variant].append(c / case.calls / 1000.0)
+                wall[variant].append(w / case.calls / 1000.0)
+            gc.collect(1)
+            done += 1
+            self.count += 1
+        patches.apply(True)
+        self.seconds += time.monotonic() - t0
+
+    def summary(self) -> dict[str, Any]:
+        stats = summarize(self.case, self.count, self.cpu, self.wall, self.lat)
+        stats["seconds"] = self.seconds
+        return stats
+
+
 def measure(case: Case, patches: PatchSet, plan: Plan) -> dict[str, Any]:
     """Interleaved rounds, one block per variant each (order rotates), gc off inside each block."""
-    for variant in VARIANTS if plan.warmup else ():  # warm-up
-        patches.apply(variant == "instr")
-        case.run[variant](None)
-    gc.collect()
-    cpu: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    wall: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    lat: dict[str, list[int]] | None = {v: [] for v in VARIANTS} if case.kind == "stream" else None
-    max_rounds, budget = plan.rounds[case.name], plan.budget_s[case.name]
-    deadline = time.monotonic() + budget
-    rounds = 0
-    while rounds < max_rounds and (rounds < plan.min_rounds or time.monotonic() < deadline):
-        shift = rounds % len(VARIANTS)
-        for variant in VARIANTS[shift:] + VARIANTS[:shift]:
-            patches.apply(variant == "instr")
-            gc.disable()
-            try:
-                c, w = case.run[variant](lat[variant] if lat is not None else None)
-            finally:
-                gc.enable()
-            cpu[variant].append(c / case.calls / 1000.0)
-            wall[variant].append(w / case.calls / 1000.0)
-        gc.collect(1)
-        rounds += 1
-    patches.apply(True)
-    return summarize(case, rounds, cpu, wall, lat)
+    rounds = Rounds(case, patches)
+    if plan.warmup:
+        rounds.warm_up()
+    rounds.run(plan.rounds[case.name], plan.budget_s[case.name], plan.min_rounds)
+    return rounds.summary()
 
 
 def summarize(
@@ -804,6 +835,12 @@ class Session:
         self.patches = PatchSet.diff(before)
 
     def run(self, capture: bool, plan: Plan, verbose: bool = True) -> dict[str, Any]:
+        lines = self.prepare(capture, verbose)
+        results = [measure(case, self.patches, plan) for case in self.cases]
+        return {"contender": self.contender.name, "capture": capture, "cases": results, "span_check": lines}
+
+    def prepare(self, capture: bool, verbose: bool) -> list[str]:
+        """Set the content-capture switch and run the span check; returns its lines."""
         set_capture_env(self.contender, capture)
         self.floor.capture = capture
         check = span_check(self.cases, self.pipeline, self.patches)
@@ -811,13 +848,7 @@ class Session:
         if verbose:
             print(f"span check ({self.contender.name}, content capture {'on' if capture else 'off'}):")
             print("\n".join(lines))
-        results = []
-        for case in self.cases:
-            t0 = time.monotonic()
-            stats = measure(case, self.patches, plan)
-            stats["seconds"] = time.monotonic() - t0
-            results.append(stats)
-        return {"contender": self.contender.name, "capture": capture, "cases": results, "span_check": lines}
+        return lines
 
     def close(self) -> None:
         self.clients.close()
@@ -943,13 +974,82 @@ def run_worker(args: argparse.Namespace, plan: Plan) -> int:
         print(WORKER_MARK + json.dumps({"status": "skipped", "reason": f"import failed: {type(exc).__name__}: {exc}"}))
         return 0
     session = Session(contender, args.metrics, args.calls_per_block, selected_cases(args))
-    out = session.run(capture, plan, verbose=False)
+    lines = session.prepare(capture, verbose=False)
+    ready = {"status": "ok", "patched": session.patches.names(), "version": _dist_version(contender.distribution)}
+    print(WORKER_MARK + json.dumps({**ready, "span_check": lines}), flush=True)
+    rounds = {case.name: Rounds(case, session.patches) for case in session.cases}
+    for line in sys.stdin:  # one command per line from the parent; only one worker measures at a time
+        command = json.loads(line)
+        if command["op"] == "run":
+            r = rounds[command["case"]]
+            if command["warmup"]:
+                r.warm_up()
+            r.run(command["rounds"], command["budget_s"], command["min_rounds"])
+            print(WORKER_MARK + json.dumps({"rounds": r.count}), flush=True)
+        elif command["op"] == "finish":
+            print(WORKER_MARK + json.dumps({"cases": [r.summary() for r in rounds.values()]}), flush=True)
+            break
     session.close()
-    out["status"] = "ok"
-    out["patched"] = session.patches.names()
-    out["version"] = _dist_version(contender.distribution)
-    print(WORKER_MARK + json.dumps(out))
     return 0
+
+
+class Worker:
+    """One contender's worker process (its own interpreter, one instrumentation): set up once, then
+    it measures a slice of a case's rounds whenever the parent says so, and waits otherwise."""
+
+    def __init__(self, name: str, capture: bool, args: argparse.Namespace) -> None:
+        self.name = name
+        contender = CONTENDERS[name]
+        env = {k: v for k, v in os.environ.items() if k not in CAPTURE_VARS}
+        env.update(contender.capture_env[capture])
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--capture", "on" if capture else "off"]
+        cmd += ["--quick"] if args.quick else []
+        cmd += ["--metrics"] if args.metrics else []
+        cmd += ["--calls-per-block", str(args.calls_per_block), "--cases", ",".join(selected_cases(args))]
+        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by kill()
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith(WORKER_MARK):
+                self.lines.put(line[len(WORKER_MARK) :])
+        self.lines.put(None)
+
+    def reply(self, timeout: float) -> dict[str, Any]:
+        """The worker's next answer; raises RuntimeError (with its last stderr line) if it died or hung."""
+        try:
+            payload = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            self.kill()
+            raise RuntimeError("worker timed out") from None
+        if payload is None:
+            self.proc.wait()
+            self.stderr.seek(0)
+            tail = (self.stderr.read().strip().splitlines() or ["no output"])[-1]
+            self.kill()
+            raise RuntimeError(f"worker failed (exit {self.proc.returncode}): {tail}")
+        answer: dict[str, Any] = json.loads(payload)
+        return answer
+
+    def ask(self, command: dict[str, Any], timeout: float) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps(command) + "\n")
+            self.proc.stdin.flush()
+        except OSError:
+            pass  # the reply reports why the worker is gone
+        return self.reply(timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.stderr.close()
 
 
 def _dist_version(dist: str) -> str:
@@ -970,54 +1070,79 @@ def run_compare(args: argparse.Namespace, started: float) -> int:
                 name, _, reason = line.partition(" ")
                 failures[name] = reason.strip()
     captures = {"off": [False], "on": [True], "both": [False, True]}[args.compare_capture]
-    print(f"compare: {', '.join(names)}; content capture {args.compare_capture}; one worker process each")
+    plan = PLANS["quick" if args.quick else "compare"]
+    slices = 1 if args.quick else max(1, args.slices)
+    print(
+        f"compare: {', '.join(names)}; content capture {args.compare_capture}; one worker process each, all set up "
+        f"first, then each case measured in {slices} slice(s) per worker, the workers taking turns (rotating order)"
+    )
     results: dict[tuple[str, bool], dict[str, Any]] = {}
     skipped: dict[str, str] = {}
+
+    def skip(name: str, reason: str) -> None:
+        skipped[name] = reason
+        print(f"{name}: skipped: {reason}")
+
     for capture in captures:
+        workers: list[Worker] = []
         for name in names:
+            contender = CONTENDERS[name]
             if name in skipped:
                 continue
-            contender = CONTENDERS[name]
             if importlib.util.find_spec(contender.module.split(".")[0]) is None or not _spec(contender.module):
-                skipped[name] = failures.get(name) or f"not installed ({contender.distribution})"
-                print(f"{name}: skipped: {skipped[name]}")
+                skip(name, failures.get(name) or f"not installed ({contender.distribution})")
                 continue
-            env = {k: v for k, v in os.environ.items() if k not in CAPTURE_VARS}
-            env.update(contender.capture_env[capture])
-            cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--capture", "on" if capture else "off"]
-            cmd += ["--quick"] if args.quick else []
-            cmd += ["--metrics"] if args.metrics else []
-            cmd += ["--calls-per-block", str(args.calls_per_block), "--cases", ",".join(selected_cases(args))]
-            t0 = time.monotonic()
+            workers.append(Worker(name, capture, args))
+        ready: dict[str, dict[str, Any]] = {}
+        for worker in list(workers):
             try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, check=False)
-            except subprocess.TimeoutExpired:
-                skipped[name] = "worker timed out"
-                print(f"{name}: skipped: worker timed out")
+                answer = worker.reply(timeout=600)
+            except RuntimeError as exc:
+                skip(worker.name, str(exc))
+                workers.remove(worker)
                 continue
-            payload = next(
-                (ln[len(WORKER_MARK) :] for ln in proc.stdout.splitlines() if ln.startswith(WORKER_MARK)), None
-            )
-            if proc.returncode != 0 or payload is None:
-                tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-                skipped[name] = f"worker failed (exit {proc.returncode}): {tail}"
-                print(f"{name}: skipped: {skipped[name]}")
+            if answer["status"] != "ok":
+                reason = answer["reason"]
+                skip(worker.name, f"{failures[worker.name]}; {reason}" if worker.name in failures else reason)
+                worker.kill()
+                workers.remove(worker)
                 continue
-            out = json.loads(payload)
-            if out["status"] != "ok":
-                reason = out["reason"]
-                if name in failures:
-                    reason = f"{failures[name]}; {reason}"
-                skipped[name] = reason
-                print(f"{name}: skipped: {reason}")
-                continue
-            results[(name, capture)] = out
-            default = " (its default)" if capture == contender.default_capture else ""
+            ready[worker.name] = answer
+            default = " (its default)" if capture == CONTENDERS[worker.name].default_capture else ""
             print(
-                f"\n{name} {out['version']}, content capture {'on' if capture else 'off'}{default}, "
-                f"{time.monotonic() - t0:.0f} s; patched: {', '.join(out['patched'])}"
+                f"\n{worker.name} {answer['version']}, content capture {'on' if capture else 'off'}{default}; "
+                f"patched: {', '.join(answer['patched'])}"
             )
-            print("\n".join(out["span_check"]))
+            print("\n".join(answer["span_check"]))
+        t0 = time.monotonic()
+        for case in selected_cases(args):
+            per_slice = -(-plan.rounds[case] // slices)
+            min_rounds = -(-plan.min_rounds // slices)
+            for i in range(slices):
+                shift = i % len(workers) if workers else 0
+                for worker in workers[shift:] + workers[:shift]:
+                    command = {
+                        "op": "run",
+                        "case": case,
+                        "rounds": per_slice,
+                        "budget_s": plan.budget_s[case] / slices,
+                        "min_rounds": min_rounds,
+                        "warmup": plan.warmup and i == 0,
+                    }
+                    try:
+                        worker.ask(command, timeout=900)
+                    except RuntimeError as exc:
+                        skip(worker.name, str(exc))
+                        workers.remove(worker)
+        for worker in workers:
+            try:
+                answer = worker.ask({"op": "finish"}, timeout=300)
+            except RuntimeError as exc:
+                skip(worker.name, str(exc))
+                continue
+            worker.kill()
+            results[(worker.name, capture)] = {**ready[worker.name], "cases": answer["cases"]}
+        print(f"\ncontent capture {'on' if capture else 'off'}: measured in {time.monotonic() - t0:.0f} s")
     for capture in captures:
         rows = [(n, results[(n, capture)]) for n in names if (n, capture) in results]
         if rows:
@@ -1112,6 +1237,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"with --compare: which ones (default all: {','.join(CONTENDERS)})",
     )
     p.add_argument("--compare-capture", choices=("off", "on", "both"), default="both", help="with --compare")
+    p.add_argument(
+        "--slices",
+        type=int,
+        default=8,
+        help="with --compare: each case's rounds are measured in this many slices per worker, the workers taking "
+        "turns, so a change in the machine's speed hits all contenders alike (default 8)",
+    )
     p.add_argument("--install-failures", metavar="PATH", help=argparse.SUPPRESS)
     p.add_argument("--worker", choices=sorted(CONTENDERS), help=argparse.SUPPRESS)
     p.add_argument("--capture", choices=("on", "off"), default="off", help=argparse.SUPPRESS)
