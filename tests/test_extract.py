@@ -158,7 +158,6 @@ def stream(items: list[Any], *, capture: bool = True, call: LLMCall | None = Non
     call = call or new_call()
     state = StreamState()
     for item in items:
-        state.count += 1
         llmotel.Extractor().chunk(call, state, item, capture)
     if capture:
         chunks.stream_output(call, state)
@@ -1734,6 +1733,48 @@ def test_chunk_fast_path_records_what_the_general_path_records(stream: list[dict
         chunks._openai_chunk_object(general, general_state, chunk, capture)
     assert fast == general
     assert fast_state.texts == general_state.texts
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_openai_chunks, min_size=1, max_size=4), st.booleans())
+def test_sdk_chunk_objects_are_read_like_the_general_path(stream: list[dict[str, Any]], capture: bool) -> None:
+    """The openai SDK's chunk objects get the attribute-access reader (``_openai_model_chunk``):
+    it must fill the record as the general reader does, and find each chunk's text as the
+    general ``chunk_text`` finds it in the same chunk as a dict."""
+    from openai.types.chat import ChatCompletionChunk
+
+    objects = [ChatCompletionChunk.construct(**raw) for raw in stream]
+    assert chunks.reader_for(objects[0]) is chunks._openai_model_chunk
+    fast, general = LLMCall("chat", "openai"), LLMCall("chat", "openai")
+    fast_state, general_state = StreamState(), StreamState()
+    for obj, raw in zip(objects, stream, strict=True):
+        chunks._openai_model_chunk(fast, fast_state, obj, capture)
+        chunks._openai_chunk_object(general, general_state, raw, capture)
+        assert chunks.chunk_text(obj) == chunks.chunk_text(raw)
+    assert fast == general
+    assert fast_state.texts == general_state.texts
+
+
+def test_sdk_chunk_reader_falls_back_on_chunks_without_their_fields() -> None:
+    """A chunk object built without its declared fields (``model_construct`` with none) is read by
+    the general reader, and a stream of them still records the finish reason and usage."""
+    from openai.types.chat import ChatCompletionChunk
+
+    call, state = LLMCall("chat", "openai"), StreamState()
+    first = ChatCompletionChunk.construct(id="c1", model="m", choices=[], object="chat.completion.chunk")
+    assert chunks.reader_for(first) is chunks._openai_model_chunk
+    chunks._openai_model_chunk(call, state, first, False)
+    bare = ChatCompletionChunk.model_construct()  # no fields at all: attribute reads fail
+    object.__setattr__(bare, "__dict__", {})
+    chunks._openai_model_chunk(call, state, bare, False)
+    last = ChatCompletionChunk.construct(
+        choices=[{"index": 0, "finish_reason": "stop", "delta": {}}],
+        usage={"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+    )
+    chunks._openai_model_chunk(call, state, last, False)
+    assert (call.response_id, call.response_model) == ("c1", "m")
+    assert call.finish_reasons == ["stop"]
+    assert call.usage == Usage(3, 4)
 
 
 # --- response headers: httpx headers read as bytes agree with the mapping path ------------------------

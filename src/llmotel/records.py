@@ -54,23 +54,11 @@ class Usage:
 
 @dataclass(slots=True)
 class StreamState:
-    """What a stream accumulates while the caller reads it.
+    """What the extractor accumulates from a stream's chunks (text only with content capture).
 
-    Only counters and references are touched per chunk; text is accumulated only when content
-    capture is on, and chunk events are built from ``samples`` when the stream ends.
+    Counting, timing and sampling the chunks for chunk events is telemetry's (``LLMSpan``).
     """
 
-    count: int = 0
-    first_ns: int | None = None
-    """perf_counter_ns of the first chunk."""
-    last_ns: int | None = None
-    """perf_counter_ns of the latest chunk."""
-    last_chunk: Any = None
-    samples: list[tuple[int, int, Any]] = field(default_factory=list)
-    """(index, wall-clock ns, chunk) of the chunks kept for chunk events (bounded)."""
-    stride: int = 1
-    next_sample: int = 0
-    """The index of the next chunk to keep in ``samples`` (the next multiple of ``stride``)."""
     reader_type: type | None = None
     """The chunk type whose reader is cached in ``reader`` (chosen once per stream)."""
     reader: Any = None

@@ -86,6 +86,28 @@ def _openai_chunk(call: LLMCall, state: StreamState, chunk: Any, capture: bool) 
         add_usage(call, usage_from(usage))
 
 
+def _openai_model_chunk(call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
+    """A pydantic OpenAI chunk (``ChatCompletionChunk``). The common chunk (capture off, one
+    choice without a finish reason yet) is read by plain attribute access: the fewest steps."""
+    if capture or call.response_model is None:
+        _openai_chunk(call, state, chunk, capture)
+        return
+    try:
+        choices = chunk.choices
+        if type(choices) is list:
+            if choices and (len(choices) != 1 or choices[0].finish_reason is not None):
+                _openai_choices(call, state, choices, capture)
+        elif choices:
+            _openai_chunk(call, state, chunk, capture)
+            return
+        usage = chunk.usage
+    except AttributeError:  # a chunk built without its declared fields: the general reader
+        _openai_chunk(call, state, chunk, capture)
+        return
+    if usage is not None:
+        add_usage(call, usage_from(usage))
+
+
 def _openai_chunk_object(call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
     if call.response_model is None:
         call.response_id = call.response_id or as_str(get(chunk, "id"))
@@ -200,7 +222,7 @@ def reader_for(chunk: Any) -> ChunkReader:
     elif isinstance(chunk, Mapping):
         reader = _dict_chunk
     elif hasattr(chunk, "choices"):
-        reader = _openai_chunk
+        reader = _openai_model_chunk if _pydantic_with(chunk, "choices") else _openai_chunk
     elif isinstance(get(chunk, "type"), str):
         reader = _typed_event
     elif hasattr(chunk, "delta") or hasattr(chunk, "raw"):
@@ -212,8 +234,22 @@ def reader_for(chunk: Any) -> ChunkReader:
     return reader
 
 
+def _pydantic_with(obj: Any, name: str) -> bool:
+    """A pydantic model whose fields (read through ``field_map``) include ``name``."""
+    fields = field_map(obj)
+    return fields is not None and fields is not obj and name in fields
+
+
 def chunk_text(chunk: Any) -> str | None:
     """The text a chunk carries (for chunk events), if any."""
+    if _readers.get(type(chunk)) is _openai_model_chunk:
+        try:
+            choices = chunk.choices
+            text = choices[0].delta.content if type(choices) is list and choices else None
+        except AttributeError:
+            pass
+        else:
+            return text if type(text) is str else None
     if isinstance(chunk, str):
         return chunk
     choices = get(chunk, "choices")

@@ -182,14 +182,24 @@ class LLMSpan:
     __slots__ = (
         "__weakref__",
         "_cap",
+        "_count",
         "_done",
         "_fast_chunk",
+        "_first_ns",
+        "_last_chunk",
+        "_last_ns",
         "_lock",
+        "_next_sample",
         "_pending",
+        "_reader",
+        "_reader_type",
         "_run",
+        "_samples",
         "_settings",
         "_start_ns",
         "_start_wall",
+        "_state",
+        "_stride",
         "call",
         "capture",
         "context",
@@ -230,7 +240,7 @@ class LLMSpan:
         self._run = run
         if run is not None:
             run.llm_started(self)
-        # ``_lock``, ``_fast_chunk``, ``_cap`` and ``_start_wall`` are set by ``start_stream``
+        # the stream slots (``_lock``, ``_count``, ``_unread``...) are set by ``start_stream``
         self._pending: dict[str, Any] | None = None
         self._settings = s = SettingsHolder.current or settings()
         self.recording = recording = span.is_recording()
@@ -384,46 +394,79 @@ class LLMSpan:
                 if pending is None:
                     pending = self._pending = {}
                 pending[sc.GEN_AI_REQUEST_STREAM] = True
-        call.stream_state = StreamState()
+        call.stream_state = self._state = StreamState()
         self._lock = threading.Lock()
         # the default extractor's per-type chunk reader is called directly (no dispatch per chunk)
         self._fast_chunk = self.extractor.default_chunk
         self._start_wall = time_ns() - (perf_counter_ns() - self._start_ns)  # chunk events' timestamps
         self._cap = self._settings.stream_chunk_events if self.recording else 0
+        self._count = 0
+        self._first_ns: int | None = None  # perf_counter_ns of the first chunk, and of the latest
+        self._last_ns: int | None = None
+        self._last_chunk: Any = None
+        self._reader_type: type | None = None  # the default extractor's reader for this chunk type,
+        self._reader: Any = None  # called directly from the second chunk on (see ``_read_first``)
+        self._next_sample = 0  # chunk 0 is always "sampled": it sets the time to first chunk
+        self._stride = 1
+        self._samples: list[tuple[int, int, str | None]] = []  # (index, perf_counter_ns, text), <= 2 x cap
 
     def chunk(self, chunk: Any) -> None:
-        """One chunk reached the caller (hot path: counters, a bounded sample, the extractor)."""
-        call = self.call
-        state: StreamState = call.stream_state  # type: ignore[assignment]  # set by start_stream
-        n = state.count
-        state.count = n + 1
+        """One chunk reached the caller (hot path: counted, timed, sampled, read).
+
+        Only the latest chunk is held (for the last chunk event): a sampled chunk leaves its text,
+        not itself. Holding chunks costs the SDK more than it costs llmotel: a chunk that is not
+        freed when the caller drops it makes the next one be built in memory the CPU has cold.
+        """
+        n = self._count
+        self._count = n + 1
         now = perf_counter_ns()
-        if n == 0:
-            state.first_ns = now
-        state.last_ns = now
-        state.last_chunk = chunk
-        if n == state.next_sample and self._cap:  # every ``stride``-th chunk is a sample
-            cap = self._cap
-            samples = state.samples
-            samples.append((n, now, chunk))
-            if len(samples) > 2 * cap:  # thin to every other sample; the end picks the final ``cap``
-                del samples[1::2]
-                state.stride *= 2
-            state.next_sample = (n // state.stride + 1) * state.stride
+        self._last_ns = now
+        self._last_chunk = chunk
+        if n == self._next_sample:
+            self._sample(n, now, chunk)
         try:
-            if self._fast_chunk and type(chunk) is state.reader_type:
-                state.reader(call, state, chunk, self.capture)
+            if type(chunk) is self._reader_type:
+                self._reader(self.call, self._state, chunk, self.capture)
             else:
-                self.extractor.chunk(call, state, chunk, self.capture)
+                self._read_first(chunk)
         except Exception as exc:
             internal_error("stream chunk", exc)
 
+    def _read_first(self, chunk: Any) -> None:
+        """A chunk of a type not seen yet: read through the extractor, whose default
+        implementation picks a reader per type; that reader is then called directly."""
+        state = self._state
+        self.extractor.chunk(self.call, state, chunk, self.capture)
+        if self._fast_chunk and state.reader_type is type(chunk):
+            self._reader_type, self._reader = state.reader_type, state.reader
+
+    def _sample(self, n: int, now: int, chunk: Any) -> None:
+        """Keep chunk ``n``'s text for a chunk event: every ``stride``-th chunk, thinned as they come."""
+        if n == 0:
+            self._first_ns = now
+        cap = self._cap
+        if not cap:
+            self._next_sample = -1
+            return
+        samples = self._samples
+        samples.append((n, now, self._chunk_text(chunk)))
+        if len(samples) > 2 * cap:  # thin to every other sample; the end picks the final ``cap``
+            del samples[1::2]
+            self._stride *= 2
+        stride = self._stride
+        self._next_sample = (n // stride + 1) * stride
+
+    def _chunk_text(self, chunk: Any) -> str | None:
+        try:
+            return self.extractor.chunk_text(chunk)
+        except Exception as exc:
+            internal_error("stream events", exc)
+            return None
+
     def hidden_chunk(self, chunk: Any) -> None:
         """A chunk read for its facts (usage) but not passed to the caller: not counted."""
-        state = self.call.stream_state
-        assert state is not None
         try:
-            self.extractor.chunk(self.call, state, chunk, False)
+            self.extractor.chunk(self.call, self._state, chunk, False)
         except Exception as exc:
             internal_error("stream chunk", exc)
 
@@ -437,8 +480,7 @@ class LLMSpan:
             return
         end_ns = perf_counter_ns()
         call = self.call
-        state = call.stream_state
-        assert state is not None
+        state = self._state
         if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
             exc = None
         if exc is not None and self.recording:
@@ -452,23 +494,24 @@ class LLMSpan:
             self.extractor.stream_end(call, state, self.capture)
         except Exception as internal:
             internal_error("stream end", internal)
-        if state.first_ns is not None:
-            ttfc = (state.first_ns - self._start_ns) / 1e9
-            if state.count > 1 and state.last_ns is not None:
-                tpoc = (state.last_ns - state.first_ns) / 1e9 / (state.count - 1)
+        count, first_ns = self._count, self._first_ns
+        if first_ns is not None:
+            ttfc = (first_ns - self._start_ns) / 1e9
+            if count > 1 and self._last_ns is not None:
+                tpoc = (self._last_ns - first_ns) / 1e9 / (count - 1)
         if self.recording:
             try:
-                extra[sc.LLMOTEL_STREAM_CHUNKS] = state.count
+                extra[sc.LLMOTEL_STREAM_CHUNKS] = count
                 extra[sc.LLMOTEL_STREAM_COMPLETED] = stop_reason == "exhausted"
                 extra[sc.LLMOTEL_STREAM_STOP_REASON] = stop_reason
                 if ttfc is not None:
                     extra[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
-                emitted = self._chunk_events(state)
-                extra[sc.LLMOTEL_STREAM_CHUNK_EVENTS_DROPPED] = state.count - emitted
+                emitted = self._chunk_events()
+                extra[sc.LLMOTEL_STREAM_CHUNK_EVENTS_DROPPED] = count - emitted
             except Exception as internal:
                 internal_error("stream events", internal)
-        state.samples = []
-        state.last_chunk = None
+        self._samples = []
+        self._last_chunk = None
         self._finish(end_ns, exc, extra, ttfc, tpoc)
 
     def _claim(self) -> bool:
@@ -481,15 +524,16 @@ class LLMSpan:
             self._done = True
         return not done
 
-    def _chunk_events(self, state: StreamState) -> int:
+    def _chunk_events(self) -> int:
         """Add the sampled chunk events (first, last and an even spread) within the event budget."""
         cap = self._cap
-        if not cap or state.count == 0:
+        count = self._count
+        samples = self._samples
+        if not cap or count == 0 or not samples:
             return 0
-        samples = state.samples
-        last_index = state.count - 1
-        if samples[-1][0] != last_index and state.last_ns is not None:
-            samples.append((last_index, state.last_ns, state.last_chunk))
+        last_index = count - 1
+        if samples[-1][0] != last_index and self._last_ns is not None:
+            samples.append((last_index, self._last_ns, self._chunk_text(self._last_chunk)))
         budget = min(cap, _event_budget(self.span))
         if len(samples) > budget:
             if budget <= 0:
@@ -502,11 +546,9 @@ class LLMSpan:
                 samples = [*body[::k], samples[-1]]
         reasons = self.call.finish_reasons
         final_reason = next((r for r in reversed(reasons) if r), None) if reasons else None
-        extractor = self.extractor
         capture = self.capture
         span = self.span
-        for index, event_ns, chunk in samples:
-            text = extractor.chunk_text(chunk)
+        for index, event_ns, text in samples:
             event: dict[str, Any] = {
                 sc.EVENT_CHUNK_INDEX: index,
                 sc.EVENT_CHUNK_SIZE: len(text) if text else 0,

@@ -31,15 +31,22 @@ else:
 
 
 class SyncStreamProxy(ObjectProxy):
-    """A synchronous iterator/generator/SDK stream whose reads are traced."""
+    """A synchronous iterator/generator/SDK stream whose reads are traced.
+
+    A generator gets ``SyncGeneratorProxy``, which attaches the span around each step: code runs
+    inside ``next()`` only for generators (user producers). An SDK stream object just decodes its
+    response, so its ``next()`` is the leanest path: no context switch per chunk.
+    """
+
+    def __new__(cls, wrapped: Any, llm_span: LLMSpan) -> Any:
+        if cls is SyncStreamProxy and type(wrapped) is GeneratorType:
+            cls = SyncGeneratorProxy
+        return super().__new__(cls)
 
     def __init__(self, wrapped: Any, llm_span: LLMSpan) -> None:
         super().__init__(wrapped)
         self._self_llm_span = llm_span
         self._self_hide = llm_span.call.hide_chunk
-        # Code runs inside next() only for generators (user producers): only they get the span
-        # attached around each step. An SDK stream object just decodes its response.
-        self._self_context = llm_span.context if type(wrapped) is GeneratorType else None
         llm_span.start_stream()
 
     def __iter__(self) -> SyncStreamProxy:
@@ -47,33 +54,20 @@ class SyncStreamProxy(ObjectProxy):
 
     def __next__(self) -> Any:
         llm_span: LLMSpan = self._self_llm_span
-        context = self._self_context
-        wrapped = self.__wrapped__
-        while True:
-            token = attach_context(context) if context is not None else None
-            try:
-                chunk = next(wrapped)
-            except StopIteration:
-                if token is not None:
-                    detach_context(token)
-                llm_span.finish_stream("exhausted")
-                raise
-            except BaseException as exc:
-                if token is not None:
-                    detach_context(token)
-                llm_span.finish_stream(_stop_reason(exc), exc)
-                raise
-            if token is not None:
-                try:
-                    reset_context(token)
-                except Exception:  # logged by the API, never raised
-                    detach_context(token)
-            hide = self._self_hide
-            if hide is not None and hide(chunk):
-                llm_span.hidden_chunk(chunk)
-                continue
-            llm_span.chunk(chunk)
-            return chunk
+        try:
+            chunk = next(self.__wrapped__)
+        except StopIteration:
+            llm_span.finish_stream("exhausted")
+            raise
+        except BaseException as exc:
+            llm_span.finish_stream(_stop_reason(exc), exc)
+            raise
+        hide = self._self_hide
+        if hide is not None and hide(chunk):
+            llm_span.hidden_chunk(chunk)
+            return self.__next__()  # (one hidden chunk per stream at most: the usage chunk)
+        llm_span.chunk(chunk)
+        return chunk
 
     def send(self, value: Any) -> Any:
         """Generator ``send``, traced like ``next``."""
@@ -138,14 +132,50 @@ class SyncStreamProxy(ObjectProxy):
                 return
 
 
+class SyncGeneratorProxy(SyncStreamProxy):
+    """A generator (a user's producer): the span is current while it runs, never across a ``yield``."""
+
+    def __next__(self) -> Any:
+        llm_span: LLMSpan = self._self_llm_span
+        context = llm_span.context
+        wrapped = self.__wrapped__
+        while True:
+            token = attach_context(context)
+            try:
+                chunk = next(wrapped)
+            except StopIteration:
+                detach_context(token)
+                llm_span.finish_stream("exhausted")
+                raise
+            except BaseException as exc:
+                detach_context(token)
+                llm_span.finish_stream(_stop_reason(exc), exc)
+                raise
+            try:
+                reset_context(token)
+            except Exception:  # logged by the API, never raised
+                detach_context(token)
+            hide = self._self_hide
+            if hide is not None and hide(chunk):
+                llm_span.hidden_chunk(chunk)
+                continue
+            llm_span.chunk(chunk)
+            return chunk
+
+
 class AsyncStreamProxy(ObjectProxy):
-    """An async iterator/async generator/SDK async stream whose reads are traced."""
+    """An async iterator/async generator/SDK async stream whose reads are traced (an async
+    generator gets ``AsyncGeneratorProxy``: see ``SyncStreamProxy``)."""
+
+    def __new__(cls, wrapped: Any, llm_span: LLMSpan) -> Any:
+        if cls is AsyncStreamProxy and type(wrapped) is AsyncGeneratorType:
+            cls = AsyncGeneratorProxy
+        return super().__new__(cls)
 
     def __init__(self, wrapped: Any, llm_span: LLMSpan) -> None:
         super().__init__(wrapped)
         self._self_llm_span = llm_span
         self._self_hide = llm_span.call.hide_chunk
-        self._self_context = llm_span.context if type(wrapped) is AsyncGeneratorType else None  # see SyncStreamProxy
         llm_span.start_stream()
 
     def __aiter__(self) -> AsyncStreamProxy:
@@ -153,27 +183,16 @@ class AsyncStreamProxy(ObjectProxy):
 
     async def __anext__(self) -> Any:
         llm_span: LLMSpan = self._self_llm_span
-        context = self._self_context
         wrapped = self.__wrapped__
         while True:
-            token = attach_context(context) if context is not None else None
             try:
                 chunk = await wrapped.__anext__()
             except StopAsyncIteration:
-                if token is not None:
-                    detach_context(token)
                 llm_span.finish_stream("exhausted")
                 raise
             except BaseException as exc:
-                if token is not None:
-                    detach_context(token)
                 llm_span.finish_stream(_stop_reason(exc), exc)
                 raise
-            if token is not None:
-                try:
-                    reset_context(token)
-                except Exception:  # logged by the API, never raised
-                    detach_context(token)
             hide = self._self_hide
             if hide is not None and hide(chunk):
                 llm_span.hidden_chunk(chunk)
@@ -260,6 +279,37 @@ class AsyncStreamProxy(ObjectProxy):
                 internal_error("stream finalizer", exc)
             except Exception:
                 return
+
+
+class AsyncGeneratorProxy(AsyncStreamProxy):
+    """An async generator (a user's producer): the span is current while it runs."""
+
+    async def __anext__(self) -> Any:
+        llm_span: LLMSpan = self._self_llm_span
+        context = llm_span.context
+        wrapped = self.__wrapped__
+        while True:
+            token = attach_context(context)
+            try:
+                chunk = await wrapped.__anext__()
+            except StopAsyncIteration:
+                detach_context(token)
+                llm_span.finish_stream("exhausted")
+                raise
+            except BaseException as exc:
+                detach_context(token)
+                llm_span.finish_stream(_stop_reason(exc), exc)
+                raise
+            try:
+                reset_context(token)
+            except Exception:  # logged by the API, never raised
+                detach_context(token)
+            hide = self._self_hide
+            if hide is not None and hide(chunk):
+                llm_span.hidden_chunk(chunk)
+                continue
+            llm_span.chunk(chunk)
+            return chunk
 
 
 def _stop_reason(exc: BaseException) -> str:

@@ -380,9 +380,8 @@ class Bridge:
             return
         llm = handle.span
         if handle.key != sid:  # an alias' chunk: its facts (usage...) only, never counted twice
-            state = llm.call.stream_state
-            if handle.streaming and state is not None and event.response is not None:
-                self.extractor.chunk(llm.call, state, event.response, False)
+            if handle.streaming and llm.call.stream_state is not None and event.response is not None:
+                llm.hidden_chunk(event.response)
             return
         if not handle.streaming:
             self._stream_returned(handle, None)
