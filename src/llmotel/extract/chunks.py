@@ -87,23 +87,35 @@ def _openai_chunk(call: LLMCall, state: StreamState, chunk: Any, capture: bool) 
 
 
 def _openai_model_chunk(call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
-    """A pydantic OpenAI chunk (``ChatCompletionChunk``). The common chunk (capture off, one
-    choice without a finish reason yet) is read by plain attribute access: the fewest steps."""
-    if capture or call.response_model is None:
+    """A pydantic OpenAI chunk (``ChatCompletionChunk``). The common chunk (one choice without a
+    finish reason yet; with capture, a text delta) is read by plain attribute access: the fewest
+    steps. Anything else goes to the general readers."""
+    if call.response_model is None:
         _openai_chunk(call, state, chunk, capture)
         return
-    try:
+    try:  # every read before anything is recorded: a failed read leaves the chunk to the general reader
         choices = chunk.choices
-        if type(choices) is list:
-            if choices and (len(choices) != 1 or choices[0].finish_reason is not None):
-                _openai_choices(call, state, choices, capture)
-        elif choices:
-            _openai_chunk(call, state, chunk, capture)
-            return
         usage = chunk.usage
-    except AttributeError:  # a chunk built without its declared fields: the general reader
+        if type(choices) is not list:
+            raise AttributeError("choices")
+        if choices:
+            choice = choices[0]
+            common = len(choices) == 1 and choice.finish_reason is None
+            if common and capture:  # a delta of choice 0 without tool calls: its text only
+                delta = choice.delta
+                common = choice.index == 0 and delta is not None and not delta.tool_calls
+                text = delta.content if common else None
+    except AttributeError:  # a chunk built without its declared fields, or an unusual one
         _openai_chunk(call, state, chunk, capture)
         return
+    if choices:
+        if not common:
+            _openai_choices(call, state, choices, capture)
+        elif capture and type(text) is str and text:
+            bucket = state.texts.get(0)
+            if bucket is None:
+                bucket = state.texts[0] = []
+            bucket.append(text)
     if usage is not None:
         add_usage(call, usage_from(usage))
 
