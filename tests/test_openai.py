@@ -735,6 +735,26 @@ def test_stream_break_and_close(instrumented: OpenAIInstrumentor, client: openai
     assert len(finished()) == 1
 
 
+def test_stream_loop_left_early_then_resumed_ends_one_span_when_exhausted(
+    instrumented: OpenAIInstrumentor, client: openai.OpenAI
+) -> None:
+    """Leaving a ``for`` loop early leaves the stream readable, as the SDK's own stream is."""
+    stream = client.chat.completions.create(model="gpt-4o", messages=USER, stream=True)
+    first = []
+    for chunk in stream:
+        first.append(chunk)
+        if len(first) == 2:
+            break
+    assert finished() == []
+    rest = [next(stream), *stream]
+    assert texts(first + rest) == STREAM_TEXTS
+    span = one_span()
+    assert stream_attrs(span)[sc.LLMOTEL_STREAM_STOP_REASON] == "exhausted"
+    assert stream_attrs(span)[sc.LLMOTEL_STREAM_CHUNKS] == 4
+    assert chunk_events(span) == full_chunk_events()
+    assert_ok(span)
+
+
 def test_stream_with_block_exited_early(instrumented: OpenAIInstrumentor, client: openai.OpenAI) -> None:
     with client.chat.completions.create(model="gpt-4o", messages=USER, stream=True) as stream:
         next(stream)

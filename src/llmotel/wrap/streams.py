@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections.abc import Iterator
 from types import AsyncGeneratorType, GeneratorType
 from typing import TYPE_CHECKING, Any
 
@@ -49,8 +50,34 @@ class SyncStreamProxy(ObjectProxy):
         self._self_hide = llm_span.call.hide_chunk
         llm_span.start_stream()
 
-    def __iter__(self) -> SyncStreamProxy:
-        return self
+    def __iter__(self) -> Iterator[Any]:
+        """What the wrapped stream's ``iter()`` gives, traced: a ``for`` loop over an SDK stream
+        then runs as one generator over the SDK's own, with no method lookup per chunk.
+
+        A loop left early (``break``, an exception in its body) closes this generator, not the
+        stream: the stream can still be read (``next()``, another loop), and its span ends when
+        it is exhausted, closed, exited or collected, as with ``next()``.
+        """
+        return self._self_loop(iter(self.__wrapped__))
+
+    def _self_loop(self, chunks: Iterator[Any]) -> Iterator[Any]:
+        proxy = self  # the loop keeps the proxy (and so the span's finalizer) alive  # noqa: F841
+        llm_span: LLMSpan = self._self_llm_span
+        hide = self._self_hide
+        count = llm_span.chunk
+        try:
+            for chunk in chunks:
+                if hide is not None and hide(chunk):
+                    llm_span.hidden_chunk(chunk)
+                    continue
+                count(chunk)
+                yield chunk
+        except GeneratorExit:  # the loop was left: the stream itself goes on
+            raise
+        except BaseException as exc:
+            llm_span.finish_stream(_stop_reason(exc), exc)
+            raise
+        llm_span.finish_stream("exhausted")
 
     def __next__(self) -> Any:
         llm_span: LLMSpan = self._self_llm_span
@@ -134,6 +161,9 @@ class SyncStreamProxy(ObjectProxy):
 
 class SyncGeneratorProxy(SyncStreamProxy):
     """A generator (a user's producer): the span is current while it runs, never across a ``yield``."""
+
+    def __iter__(self) -> SyncGeneratorProxy:
+        return self
 
     def __next__(self) -> Any:
         llm_span: LLMSpan = self._self_llm_span
