@@ -31,6 +31,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 EVENTS = ("Ir", "I1", "D1", "Bm")
+CAPTURE_SWITCH = "LLMOTEL_COUNTS_CAPTURE"
+"""Set to 1 by ``--capture``: the openai variants run with content capture on."""
 
 
 def _child(kind: str, variant: str, calls: int) -> None:
@@ -56,7 +58,7 @@ def _child(kind: str, variant: str, calls: int) -> None:
     clients = bo.Clients()
     if variant != "bare":
         contender = bo.CONTENDERS[variant]
-        os.environ.update(contender.capture_env[False])
+        bo.set_capture_env(contender, os.environ.get(CAPTURE_SWITCH) == "1")
         bo.instrument(contender, pipeline)
     if kind == "openai_stream":  # a 200-chunk stream read to its end
         client = clients.sync[200]
@@ -123,9 +125,9 @@ def per_call(kind: str, variant: str, calls: int) -> dict[str, float]:
     return {event: (full[event] - base[event]) / calls for event in EVENTS}
 
 
-def report(kind: str, variants: list[str], calls: int, reference: str, baseline: str) -> list[str]:
+def report(kind: str, variants: list[str], calls: int, reference: str, baseline: str, suffix: str = "") -> list[str]:
     results = {v: per_call(kind, v, calls) for v in variants}
-    print(f"\n== {kind}: per call, {calls} calls (counts minus a 0-call run) ==")
+    print(f"\n== {kind}{suffix}: per call, {calls} calls (counts minus a 0-call run) ==")
     print(
         f"{'variant':10s} "
         + " ".join(f"{e:>10s}" for e in EVENTS)
@@ -151,10 +153,10 @@ def report(kind: str, variants: list[str], calls: int, reference: str, baseline:
             label = "floor" if other == reference else other
             print(f"llmotel overhead / {label} overhead: " + "  ".join(f"{e} {ratios[e]:.3f}" for e in EVENTS))
             fields = " ".join(f"{e.lower()}_ratio={ratios[e]:.4f}" for e in EVENTS)
-            lines.append(f"BENCH name=counts.{kind}.vs_{label} calls={calls} {fields}")
+            lines.append(f"BENCH name=counts.{kind}{suffix}.vs_{label} calls={calls} {fields}")
     for v, r in results.items():
         fields = " ".join(f"{e.lower()}={r[e]:.1f}" for e in EVENTS)
-        lines.append(f"BENCH name=counts.{kind}.{v} calls={calls} {fields}")
+        lines.append(f"BENCH name=counts.{kind}{suffix}.{v} calls={calls} {fields}")
     return lines
 
 
@@ -164,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--openai", action="store_true", help="also the openai SDK call (slower: ~1 min per variant)")
     p.add_argument("--openai-stream", action="store_true", help="also a 200-chunk openai stream (~3 min per variant)")
     p.add_argument("--contenders", default="llmotel", help="openai variants besides bare (comma-separated)")
+    p.add_argument("--capture", action="store_true", help="openai variants with content capture on")
     p.add_argument("--child", nargs=3, metavar=("KIND", "VARIANT", "CALLS"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -175,10 +178,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     lines = report("decorators", ["plain", "floor", "llmotel"], 50 if args.quick else 3000, "floor", "plain")
     variants = ["bare", *[c for c in args.contenders.split(",") if c]]
+    suffix = ""
+    if args.capture:
+        os.environ[CAPTURE_SWITCH] = "1"
+        suffix = "_capture"
     if args.openai:
-        lines += report("openai", variants, 20 if args.quick else 1000, "", "bare")
+        lines += report("openai", variants, 20 if args.quick else 1000, "", "bare", suffix)
     if args.openai_stream:
-        lines += report("openai_stream", variants, 2 if args.quick else 20, "", "bare")
+        lines += report("openai_stream", variants, 2 if args.quick else 20, "", "bare", suffix)
     print()
     print("\n".join(lines))
     return 0
