@@ -15,8 +15,11 @@ interpreter start-up and imports cancel out. Run::
 Needs ``valgrind`` on PATH (prints ``BENCH name=counts status=skipped`` otherwise). The variants are
 the same code ``bench_decorators.py`` and ``bench_openai.py`` time. Columns: ``Ir`` instructions,
 ``I1``/``D1`` level-1 instruction/data cache misses (cachegrind's simulated caches of this CPU),
-``Bm`` mispredicted branches; overhead = variant minus the untraced call; ratio = llmotel's
-overhead / the floor's (decorators) or / the contender's (openai).
+``Bm`` mispredicted branches, split into conditional (``Bcm``) and indirect (``Bim``) ones;
+cachegrind's indirect-branch predictor is far simpler than a real CPU's, so ``Bim`` is the least
+trustworthy column (CPython's interpreter dispatches every opcode by an indirect jump). Overhead =
+variant minus the untraced call; ratio = llmotel's overhead / the floor's (decorators) or / the
+contender's (openai).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-EVENTS = ("Ir", "I1", "D1", "Bm")
+EVENTS = ("Ir", "I1", "D1", "Bm", "Bcm", "Bim")
 CAPTURE_SWITCH = "LLMOTEL_COUNTS_CAPTURE"
 """Set to 1 by ``--capture``: the openai variants run with content capture on."""
 
@@ -88,6 +91,8 @@ _SUMMARY = {
     "I1": re.compile(r"I1\s+misses:\s+([\d,]+)"),
     "D1": re.compile(r"D1\s+misses:\s+([\d,]+)"),
     "Bm": re.compile(r"Mispredicts:\s+([\d,]+)"),
+    "Bcm": re.compile(r"Mispredicts:\s+[\d,]+\s+\(\s*([\d,]+) cond"),
+    "Bim": re.compile(r"Mispredicts:\s+[\d,]+\s+\(\s*[\d,]+ cond \+\s+([\d,]+) ind"),
 }
 
 
