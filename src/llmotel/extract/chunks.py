@@ -262,6 +262,16 @@ def chunk_text(chunk: Any) -> str | None:
             pass
         else:
             return text if type(text) is str else None
+    elif type(chunk) is dict:  # an OpenAI-shaped dict: the general path below, read as dicts
+        choices = chunk.get("choices")
+        if type(choices) is list and choices and type(choices[0]) is dict:
+            first = choices[0]
+            delta = first.get("delta")
+            if delta is None:
+                text = first.get("text")
+            else:
+                text = delta.get("content") if type(delta) is dict else get(delta, "content")
+            return text if isinstance(text, str) else None
     if isinstance(chunk, str):
         return chunk
     choices = get(chunk, "choices")
