@@ -172,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--openai-stream", action="store_true", help="also a 200-chunk openai stream (~3 min per variant)")
     p.add_argument("--contenders", default="llmotel", help="openai variants besides bare (comma-separated)")
     p.add_argument("--capture", action="store_true", help="openai variants with content capture on")
+    p.add_argument(
+        "--streams",
+        type=int,
+        default=20,
+        help="streams per --openai-stream run (default 20; more streams, less run-to-run noise)",
+    )
     p.add_argument("--child", nargs=3, metavar=("KIND", "VARIANT", "CALLS"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -190,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.openai:
         lines += report("openai", variants, 20 if args.quick else 1000, "", "bare", suffix)
     if args.openai_stream:
-        lines += report("openai_stream", variants, 2 if args.quick else 20, "", "bare", suffix)
+        lines += report("openai_stream", variants, 2 if args.quick else args.streams, "", "bare", suffix)
     print()
     print("\n".join(lines))
     return 0
