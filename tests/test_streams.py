@@ -463,3 +463,56 @@ def test_proxy_keeps_the_stream_type_surface() -> None:
     assert stream.gi_frame is not None  # type: ignore[attr-defined]
     assert iter(stream) is stream
     stream.close()
+
+
+class ChunkIterator:
+    """A hand-written stream class that is its own iterator (not a generator), with ``close()``
+    and a return value, as some clients' streams are."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.i, self.closed = n, 0, False
+
+    def __iter__(self) -> ChunkIterator:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        if self.closed or self.i == self.n:
+            raise StopIteration("done")
+        self.i += 1
+        return chunk(self.i - 1, self.n)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@llmotel.trace_chat(provider="openai", model="gpt-stream")
+def iterator_stream(n: int = 3) -> ChunkIterator:
+    return ChunkIterator(n)
+
+
+def test_iterator_class_stream_is_its_own_iterator_and_keeps_its_return_value() -> None:
+    stream = iterator_stream(3)
+    assert iter(stream) is stream
+    assert isinstance(stream, ChunkIterator)
+
+    def relay() -> Iterator[dict[str, Any]]:
+        result = yield from stream
+        assert result == "done"
+
+    assert len(list(relay())) == 3
+    assert_ended("exhausted", 3)
+
+
+def test_iterator_class_stream_relayed_then_closed_closes_the_stream() -> None:
+    """``yield from`` over the proxy: closing the relaying generator (a client that went away)
+    closes the stream and ends its span as closed, not when it is collected."""
+    stream = iterator_stream(5)
+
+    def relay() -> Iterator[dict[str, Any]]:
+        yield from stream
+
+    forwarding = relay()
+    next(forwarding)
+    forwarding.close()
+    assert stream.closed
+    assert_ended("closed", 1)

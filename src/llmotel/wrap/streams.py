@@ -82,8 +82,16 @@ class SyncStreamProxy(ObjectProxy):
         A loop left early (``break``, an exception in its body) closes this generator, not the
         stream: the stream can still be read (``next()``, another loop), and its span ends when
         it is exhausted, closed, exited or collected, as with ``next()``.
+
+        A stream that is its own iterator (``iter(s) is s``: iterator classes) gets the proxy
+        itself, so ``iter(proxy) is proxy`` holds for it too, and ``yield from`` over it keeps the
+        stream's ``close()`` and return value.
         """
-        return self._self_loop(iter(self.__wrapped__))
+        wrapped = self.__wrapped__
+        chunks = iter(wrapped)
+        if chunks is wrapped:
+            return self
+        return self._self_loop(chunks)
 
     def _self_loop(self, chunks: Iterator[Any]) -> Iterator[Any]:
         proxy = self  # the loop keeps the proxy (and so the span's finalizer) alive  # noqa: F841
