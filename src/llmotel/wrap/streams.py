@@ -47,9 +47,8 @@ class SyncStreamProxy(ObjectProxy):
     def __init__(self, wrapped: Any, llm_span: LLMSpan) -> None:
         super().__init__(wrapped)
         self._self_llm_span = llm_span
-        self._self_hide = hide = llm_span.call.hide_chunk
         llm_span.start_stream()
-        self._self_next = self._self_stepper(wrapped, llm_span, hide)
+        self._self_next = self._self_stepper(wrapped, llm_span, llm_span.call.hide_chunk)
 
     @staticmethod
     def _self_stepper(wrapped: Any, llm_span: LLMSpan, hide: Any) -> Callable[[], Any]:
@@ -96,7 +95,7 @@ class SyncStreamProxy(ObjectProxy):
     def _self_loop(self, chunks: Iterator[Any]) -> Iterator[Any]:
         proxy = self  # the loop keeps the proxy (and so the span's finalizer) alive  # noqa: F841
         llm_span: LLMSpan = self._self_llm_span
-        hide = self._self_hide
+        hide = llm_span.call.hide_chunk
         count = llm_span.chunk
         try:
             for chunk in chunks:
@@ -227,9 +226,8 @@ class AsyncStreamProxy(ObjectProxy):
     def __init__(self, wrapped: Any, llm_span: LLMSpan) -> None:
         super().__init__(wrapped)
         self._self_llm_span = llm_span
-        self._self_hide = hide = llm_span.call.hide_chunk
         llm_span.start_stream()
-        self._self_anext = self._self_stepper(wrapped, llm_span, hide)
+        self._self_anext = self._self_stepper(wrapped, llm_span, llm_span.call.hide_chunk)
 
     @staticmethod
     def _self_stepper(wrapped: Any, llm_span: LLMSpan, hide: Any) -> Callable[[], Awaitable[Any]]:
