@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TypeVar
 
 from llmotel._version import __version__
+from llmotel.cli._common import EXIT_FAILED as EXIT_FAILED
+from llmotel.cli._common import EXIT_OK as EXIT_OK
+from llmotel.cli._common import EXIT_USAGE
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+_Number = TypeVar("_Number", int, float)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,25 +68,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _bounded(value: _Number, too_small: bool, message: str) -> _Number:
+    """``value``, unless ``too_small``: then the usage error ``message`` (argparse names the option)."""
+    if too_small:
+        raise argparse.ArgumentTypeError(message)
+    return value
+
+
+# Option types: argparse names the function ("invalid _positive value") when the text is no number.
 def _positive(text: str) -> int:
     value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+    return _bounded(value, value < 1, "must be at least 1")
 
 
 def _positive_float(text: str) -> float:
     value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
+    return _bounded(value, value <= 0, "must be greater than 0")
 
 
 def _non_negative_float(text: str) -> float:
     value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
+    return _bounded(value, value < 0, "must not be negative")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

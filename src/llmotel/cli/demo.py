@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from llmotel import semconv as sc
 from llmotel.callbacks import Callbacks, TracingHandler, trace_chain
-from llmotel.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from llmotel.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from llmotel.export.console import ConsoleTraceExporter
 from llmotel.export.setup import ConfigurationError, configure, export_timeout, sdk_disabled
 from llmotel.telemetry.chains import add_event

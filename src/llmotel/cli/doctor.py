@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from llmotel import semconv as sc
-from llmotel.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from llmotel.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from llmotel.config import settings
 from llmotel.export.setup import GRPC, ConfigurationError, otlp_protocol, otlp_span_exporter, sdk_disabled
 from llmotel.integrations.registry import LIBRARIES
