@@ -9,10 +9,13 @@ Record tree::
     LLMCall                one inference call (chat / text_completion / ...)
     ├── Usage              token counts as reported by the provider (never estimated)
     └── StreamState        per-stream accumulation: chunk count, timings, sampled chunks, text
+    Chain                  one chain / agent run (name, agent or workflow, provider, attributes)
+    ToolCall               one tool execution (name, call id, type, description, raw arguments)
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,3 +139,34 @@ _SPAN_NAMES: dict[str, dict[str, str]] = {}
 _SPAN_NAMES_OPERATIONS = 8
 _SPAN_NAMES_MODELS = 128
 _SPAN_NAME_CACHED_LENGTH = 256
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """One tool execution as a producer saw it (a framework's tool run, a chain callback's tool call).
+
+    ``arguments`` is the raw value (recorded, as JSON, only with content capture); producers may
+    leave it ``None`` when capture is off, to save reading it.
+    """
+
+    name: str
+    call_id: str | None = None
+    type: str = "function"
+    description: str | None = None
+    arguments: Any = None
+
+    @property
+    def key(self) -> str:
+        """What a start and its end are paired by: the call id, else the name."""
+        return self.call_id or self.name
+
+
+@dataclass(slots=True, frozen=True)
+class Chain:
+    """One chain run: an ``invoke_agent`` span when ``agent`` (with ``provider``), else an
+    ``invoke_workflow`` span; ``attributes`` are extra span attributes (valid attribute values)."""
+
+    name: str
+    agent: bool = False
+    provider: str | None = None
+    attributes: Mapping[str, Any] | None = None

@@ -6,13 +6,17 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import wrapt
-from opentelemetry import trace
 
-from llmotel.telemetry.chains import ChainRun, tracer_for
-from llmotel.wrap.decorators import is_instrumentation_enabled
+from llmotel.records import Chain
+from llmotel.telemetry.chains import ChainRun
+from llmotel.telemetry.context import instrumentation_enabled as is_instrumentation_enabled
+from llmotel.telemetry.spans import tracer_for
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,26 +41,21 @@ class trace_chain:
         provider: str | None = None,
         chain: Any = None,
         attributes: Mapping[str, Any] | None = None,
-        tracer_provider: trace.TracerProvider | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
-        self.name = name
-        self.agent = agent
-        self.provider = provider
+        self.record = Chain(name, agent, provider, attributes)
+        """What each run of this chain starts from."""
         self.chain = chain
-        self.attributes = attributes
         self._tracer = tracer_for(tracer_provider)
         self.run: ChainRun | None = None
         self._scope: _Scope | None = None
 
-    def _start(self, chain: Any = None) -> ChainRun:
-        return ChainRun(
-            self.name,
-            agent=self.agent,
-            provider=self.provider,
-            chain=chain if chain is not None else self.chain,
-            attributes=self.attributes,
-            tracer=self._tracer,
-        )
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    def _start(self) -> ChainRun:
+        return ChainRun(self.record, chain=self.chain, tracer=self._tracer)
 
     def __enter__(self) -> ChainRun:
         self._scope = _Scope(self._start())
@@ -127,61 +126,64 @@ class _Scope:
         self.run.end(exc)
 
 
+class _Step:
+    """One step of a traced generator: the run is current while the step runs (never across a
+    ``yield``); an exception the step raises ends the run with it (``StopIteration`` is the end)."""
+
+    __slots__ = ("run", "token")
+
+    def __init__(self, run: ChainRun) -> None:
+        self.run = run
+
+    def __enter__(self) -> None:
+        self.token = self.run.attach()
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.run.detach(self.token)
+        if exc is not None and not isinstance(exc, (StopIteration, StopAsyncIteration)):
+            self.run.end(exc)
+
+
 def _chain_generator(spec: trace_chain, gen: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
-    """Run ``gen`` under a chain span: current while each step runs (never across a ``yield``),
-    ended when the generator finishes, raises, is closed or is garbage collected. The span starts
-    with the first step: a generator never started records nothing."""
+    """Run ``gen`` under a chain span, ended when the generator finishes, raises, is closed or is
+    garbage collected. The span starts with the first step: a generator never started records nothing."""
     run = spec._start()
-    step: Any = gen.send
-    value: Any = None
+    step, send, value = _Step(run), gen.send, None
     try:
         while True:
-            token = run.attach()
             try:
-                item = step(value)
+                with step:
+                    item = send(value)
             except StopIteration as stop:
                 return stop.value
-            except BaseException as exc:
-                run.end(exc)
-                raise
-            finally:
-                run.detach(token)
             try:
-                value = yield item
-                step = gen.send
+                value, send = (yield item), gen.send
             except GeneratorExit:
                 gen.close()
                 raise
             except BaseException as exc:  # thrown in by the consumer: forwarded to the generator
-                step, value = gen.throw, exc
+                send, value = gen.throw, exc
     finally:
         run.end()
 
 
 async def _chain_async_generator(spec: trace_chain, gen: AsyncGenerator[Any, Any]) -> AsyncGenerator[Any, Any]:
-    """``_chain_generator`` for async generators."""
+    """``_chain_generator`` for async generators (the same steps, awaited)."""
     run = spec._start()
-    step: Any = gen.asend
-    value: Any = None
+    step, send, value = _Step(run), gen.asend, None
     try:
         while True:
-            token = run.attach()
             try:
-                item = await step(value)
+                with step:
+                    item = await send(value)
             except StopAsyncIteration:
                 return
-            except BaseException as exc:
-                run.end(exc)
-                raise
-            finally:
-                run.detach(token)
             try:
-                value = yield item
-                step = gen.asend
+                value, send = (yield item), gen.asend
             except GeneratorExit:
                 await gen.aclose()
                 raise
             except BaseException as exc:
-                step, value = gen.athrow, exc
+                send, value = gen.athrow, exc
     finally:
         run.end()

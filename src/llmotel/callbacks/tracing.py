@@ -7,17 +7,24 @@ on the current span. Tool executions become ``execute_tool`` child spans of the 
 
 from __future__ import annotations
 
-from typing import Any
-
-from opentelemetry import trace
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from llmotel._safety import internal_error
 from llmotel.config import settings
 from llmotel.extract import callbacks as cx
 from llmotel.extract import content as content_map
+from llmotel.records import ToolCall
 from llmotel.telemetry import attributes as attrs_
-from llmotel.telemetry.chains import ChainRun, ToolSpans, add_event, complete_tool, fail_tool, tracer_for
-from llmotel.telemetry.spans import LLMSpan, active_llm_span, bounded_text
+from llmotel.telemetry.chains import ChainRun
+from llmotel.telemetry.context import Context, current_span
+from llmotel.telemetry.errors import bounded_text
+from llmotel.telemetry.events import add_event
+from llmotel.telemetry.spans import LLMSpan, active_llm_span, tracer_for
+from llmotel.telemetry.tools import ToolRun, ToolSpans
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 PREFIX = "llmotel."
 _MAX_DELTA_EVENTS_FLOOR = 4
@@ -29,7 +36,7 @@ class TracingHandler:
     Add it to a chain's handlers next to your own: ``fire([mine, TracingHandler()], ...)``.
     """
 
-    def __init__(self, tracer_provider: trace.TracerProvider | None = None) -> None:
+    def __init__(self, tracer_provider: TracerProvider | None = None) -> None:
         self._tracer = tracer_for(tracer_provider)
         self._tools = ToolSpans(self._tracer)  # tools fired outside any chain span
         self._delta_counts: dict[int, int] = {}
@@ -50,7 +57,7 @@ class TracingHandler:
         elif run is not None:
             add_event(run.span, PREFIX + name, attributes)
         else:
-            add_event(trace.get_current_span(), PREFIX + name, attributes)
+            add_event(current_span(), PREFIX + name, attributes)
 
     def _guard(self, kind: str, exc: Exception) -> None:
         internal_error(f"callback {kind}", exc)
@@ -63,7 +70,7 @@ class TracingHandler:
             texts = cx.delta_texts(deltas)
             run, llm = self._targets(chain)
             owner: Any = llm or run
-            span = owner.span if owner is not None else trace.get_current_span()
+            span = owner.span if owner is not None else current_span()
             key = span.get_span_context().span_id  # unique per span, unlike id() of a finished one
             n = self._delta_counts.get(key, 0) + 1
             if len(self._delta_counts) > 1024:
@@ -89,12 +96,7 @@ class TracingHandler:
 
     def on_llm_ratelimit_info(self, chain: Any, info: Any) -> None:
         """Rate-limit figures: an event, and the latest figures as attributes of the LLM span."""
-        try:
-            facts = cx.ratelimit_attributes(info)
-            self._event(chain, "llm.ratelimit_info", facts)
-            self._set_on_llm(chain, facts)
-        except Exception as exc:
-            self._guard("on_llm_ratelimit_info", exc)
+        self._facts_event(chain, "llm.ratelimit_info", cx.ratelimit_attributes, info)
 
     def on_llm_token_usage(self, chain: Any, usage: Any) -> None:
         """Token usage: on the LLM span (merged into its record) and into the chain's totals."""
@@ -112,7 +114,7 @@ class TracingHandler:
             elif run is not None:
                 run.add_usage(parsed)
             else:
-                span = trace.get_current_span()
+                span = current_span()
                 if span.is_recording():
                     span.set_attributes(facts)
         except Exception as exc:
@@ -120,18 +122,22 @@ class TracingHandler:
 
     def on_llm_response_headers(self, chain: Any, headers: Any) -> None:
         """Response headers: allow-listed facts only (request id, timing, rate limits)."""
+        self._facts_event(chain, "llm.response_headers", cx.header_attributes, headers)
+
+    def _facts_event(self, chain: Any, name: str, read: Callable[[Any], dict[str, Any]], value: Any) -> None:
+        """An event with the facts ``read`` finds in ``value``, also set on the LLM span."""
         try:
-            facts = cx.header_attributes(headers)
-            self._event(chain, "llm.response_headers", facts)
+            facts = read(value)
+            self._event(chain, name, facts)
             self._set_on_llm(chain, facts)
         except Exception as exc:
-            self._guard("on_llm_response_headers", exc)
+            self._guard("on_" + name.replace(".", "_"), exc)
 
     def _set_on_llm(self, chain: Any, facts: dict[str, Any]) -> None:
         if not facts:
             return
         run, llm = self._targets(chain)
-        span = llm.span if llm is not None else run.span if run is not None else trace.get_current_span()
+        span = llm.span if llm is not None else run.span if run is not None else current_span()
         if span.is_recording():
             span.set_attributes(facts)
 
@@ -183,12 +189,12 @@ class TracingHandler:
     def on_tool_call_identified(self, chain: Any, tool_call: Any, function: Any = None) -> None:
         """A tool call was recognised in the stream: an event (and remembered until it starts)."""
         try:
-            facts = cx.tool_call_facts(tool_call, function)
+            tool = ToolCall(**cx.tool_call_facts(tool_call, function))
             _, tools = self._tool_state(chain)
-            tools.identify(facts)
-            event = {"gen_ai.tool.name": facts["name"]}
-            if facts["call_id"]:
-                event["gen_ai.tool.call.id"] = facts["call_id"]
+            tools.identify(tool)
+            event = {"gen_ai.tool.name": tool.name}
+            if tool.call_id:
+                event["gen_ai.tool.call.id"] = tool.call_id
             self._event(chain, "tool.call_identified", event)
         except Exception as exc:
             self._guard("on_tool_call_identified", exc)
@@ -196,45 +202,43 @@ class TracingHandler:
     def on_tool_execution_started(self, chain: Any, tool_call: Any, function: Any = None) -> None:
         """A tool started: an ``execute_tool {name}`` span, child of the chain span."""
         try:
-            facts = cx.tool_call_facts(tool_call, function)
+            tool = ToolCall(**cx.tool_call_facts(tool_call, function))
             run, tools = self._tool_state(chain)
-            tools.start(facts, run.context if run is not None else None, settings().capture_content)
+            tools.start(tool, run.context if run is not None else None)
         except Exception as exc:
             self._guard("on_tool_execution_started", exc)
+
+    def _open_tool(self, chain: Any, tool_call: Any) -> ToolRun:
+        """The tool run a completion or failure ends (one of zero length if it never started)."""
+        tool = ToolCall(**cx.tool_call_facts(tool_call))
+        _, tools = self._tool_state(chain)
+        run = tools.pop(tool)
+        if run is None:  # ended without a start: a complete span of zero length
+            run = tools.start(tool, self._parent(chain))
+            tools.pop(tool)
+        return run
 
     def on_tool_execution_completed(self, chain: Any, tool_call: Any, result: Any = None) -> None:
         """The tool finished: its span ends OK (result recorded with content capture)."""
         try:
-            facts = cx.tool_call_facts(tool_call)
-            _, tools = self._tool_state(chain)
-            span = tools.pop(facts)
-            capture = settings().capture_content
-            if span is None:  # completed without a start: a complete span of zero length
-                span = tools.start(facts, self._parent(chain), capture)
-                tools.pop(facts)
+            tool = self._open_tool(chain, tool_call)
             content = None
             try:
-                if capture:
+                if tool.capture:
                     content = cx.tool_result_content(result)
             finally:  # a result that cannot be read loses its content, never its span's end
-                complete_tool(span, content, capture)
+                tool.complete(content)
         except Exception as exc:
             self._guard("on_tool_execution_completed", exc)
 
     def on_tool_execution_failed(self, chain: Any, tool_call: Any, error: Any = None) -> None:
         """The tool raised or returned an error: its span ends ERROR with ``error.type``."""
         try:
-            facts = cx.tool_call_facts(tool_call)
-            _, tools = self._tool_state(chain)
-            span = tools.pop(facts)
-            if span is None:
-                span = tools.start(facts, self._parent(chain), settings().capture_content)
-                tools.pop(facts)
-            fail_tool(span, error, cx.error_type_of(error))
+            self._open_tool(chain, tool_call).fail(error, cx.error_type_of(error))
         except Exception as exc:
             self._guard("on_tool_execution_failed", exc)
 
-    def _parent(self, chain: Any) -> Any:
+    def _parent(self, chain: Any) -> Context | None:
         run = ChainRun.for_chain(chain)
         return run.context if run is not None else None
 

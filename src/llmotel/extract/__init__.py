@@ -6,7 +6,7 @@ own request, response or chunk types, then pass an instance as ``extractor=`` to
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from llmotel import semconv as sc
@@ -15,6 +15,10 @@ from llmotel.extract._access import MAX_IDENTIFIER
 from llmotel.records import LLMCall, StreamState
 
 __all__ = ["Extractor"]
+
+_read_response = response.read_response
+_model_config = request.model_config
+_no_config = request.no_config
 
 
 class Extractor:
@@ -34,6 +38,15 @@ class Extractor:
     ``llmotel.extract.request.model_config``); integrations whose instance is an SDK resource
     turn it off."""
 
+    # The default readers, as plain functions telemetry calls directly (no method frame on the
+    # per-call path); copied onto each instance by ``__new__``.
+    read_response: Callable[[LLMCall, Any, bool], None] = staticmethod(_read_response)
+    """The default response reader (used while ``default_response``)."""
+    model_config: Callable[[Any, int], dict[str, Any] | None] = staticmethod(_model_config)
+    """The instance configuration reader (used while ``reads_model_config``)."""
+    no_config: Mapping[type, bool] = _no_config
+    """Types known to carry no configuration (checked before ``model_config`` on every call)."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.default_response = cls.response is Extractor.response
@@ -46,6 +59,9 @@ class Extractor:
         self.default_response = cls.default_response
         self.default_chunk = cls.default_chunk
         self.reads_model_config = cls.reads_model_config
+        self.read_response = cls.read_response
+        self.model_config = cls.model_config
+        self.no_config = cls.no_config
         return self
 
     def __setattr__(self, name: str, value: Any) -> None:

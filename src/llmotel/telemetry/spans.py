@@ -1,5 +1,4 @@
-"""The one place where llmotel starts and ends spans, attaches and detaches context, and records
-metrics.
+"""The LLM call lifecycle: ``Telemetry`` (tracer and instruments) and ``LLMSpan`` (one call in flight).
 
 ``Telemetry.start(...)`` turns a request record into an ``LLMSpan``; the wrappers then call
 ``LLMSpan.end(result)`` / ``fail(exc)`` for a plain call, or ``chunk(chunk)`` and ``finish_stream``
@@ -10,107 +9,65 @@ across a ``yield`` and never produces "Failed to detach context" errors.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import weakref
-from collections.abc import Callable, Mapping
-from contextvars import ContextVar
+from collections.abc import Mapping
 from time import perf_counter_ns, time_ns
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
-from opentelemetry.trace.propagation import _SPAN_KEY
+from opentelemetry.trace import SpanKind
 
 from llmotel import semconv as sc
 from llmotel._safety import internal_error
 from llmotel._version import __version__
 from llmotel.config import SettingsHolder, settings
-from llmotel.extract import Extractor
-from llmotel.extract import request as request_extract
-from llmotel.extract.response import read_response
-from llmotel.records import LLMCall, StreamState, Usage, span_name
+from llmotel.records import LLMCall, Usage, span_name
 from llmotel.telemetry import attributes as attrs_
+from llmotel.telemetry.context import (
+    CHAIN_RUN_KEY,
+    INFERENCE_SPAN_KEY,
+    SPAN_KEY,
+    Context,
+    attach_context,
+    current_context,
+    detach_context,
+    reset_context,
+)
+from llmotel.telemetry.errors import bounded_text, record_error, safe_str
+from llmotel.telemetry.events import EVENT_LOCK
+from llmotel.telemetry.extractor import CallExtractor
 from llmotel.telemetry.metrics import GenAIMetrics
+from llmotel.telemetry.streaming import StreamingSpan
+
+__all__ = [
+    "CHAIN_RUN_KEY",
+    "EVENT_LOCK",
+    "INFERENCE_SPAN_KEY",
+    "CallExtractor",
+    "InferenceMarker",
+    "LLMSpan",
+    "Telemetry",
+    "active_llm_span",
+    "attach_context",
+    "bounded_text",
+    "current_context",
+    "detach_context",
+    "inference_context",
+    "inside_inference",
+    "record_error",
+    "reset_context",
+    "safe_str",
+    "tracer_for",
+]
 
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.41.0"
 INSTRUMENTATION_NAME = "llmotel"
 
-INFERENCE_SPAN_KEY = otel_context.create_key("opentelemetry.genai.inference_span")
-"""Context key holding the ``LLMSpan`` a call runs under (de-duplication, callback routing)."""
-CHAIN_RUN_KEY = otel_context.create_key("llmotel.chain_run")
-"""Context key holding the ``ChainRun`` (chain span) the code runs under."""
 
-EVENT_LOCK = threading.Lock()
-"""Serializes callback events so their order on a span is the order they fired, across threads."""
-
-_STATUS_MAX = 512
-
-
-def _runtime_context_var() -> ContextVar[otel_context.Context] | None:
-    """The ContextVar behind OpenTelemetry's default runtime context, if that is the one in use.
-
-    ``opentelemetry.context.attach``/``detach`` go through three Python frames to reach it; on
-    a stream's per-chunk path (and every call) llmotel sets and resets it directly. Any other
-    runtime context (``OTEL_PYTHON_CONTEXT``) is used through the API.
-    """
-    try:
-        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
-
-        runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
-        var = getattr(runtime, "_current_context", None)
-        if type(runtime) is ContextVarsRuntimeContext and isinstance(var, ContextVar):
-            return var
-    except Exception:  # pragma: no cover - an OpenTelemetry API without these internals
-        return None
-    return None
-
-
-_CONTEXT_VAR = _runtime_context_var()
-
-attach_context: Callable[[otel_context.Context], object]
-"""Make ``ctx`` the current context; returns the token for ``detach_context``."""
-current_context: Callable[[], otel_context.Context]
-"""The current context (``opentelemetry.context.get_current``)."""
-
-reset_context: Callable[[Any], object]
-"""``detach_context`` without its error handling, for hot paths that catch errors themselves and
-then call ``detach_context`` (which logs them the API's way)."""
-
-if _CONTEXT_VAR is not None:
-    attach_context = _CONTEXT_VAR.set
-    current_context = _CONTEXT_VAR.get
-    reset_context = _reset = _CONTEXT_VAR.reset
-
-    def detach_context(token: object) -> None:
-        """Restore the context ``token`` replaced (always in the frame that attached)."""
-        try:
-            _reset(token)  # type: ignore[arg-type]
-        except Exception:  # the API's own handling: logged, never raised
-            otel_context.detach(token)  # type: ignore[arg-type]
-
-else:  # pragma: no cover - a non-default runtime context
-    attach_context = otel_context.attach
-    current_context = otel_context.get_current
-    reset_context = otel_context.detach
-
-    def detach_context(token: object) -> None:
-        """Restore the context ``token`` replaced (always in the frame that attached)."""
-        otel_context.detach(token)  # type: ignore[arg-type]
-
-
-def inside_inference(ctx: otel_context.Context | None = None) -> bool:
-    """True when the current span is an llmotel inference span (a call nested directly in another).
-
-    A call made from code that started its own span in between (a tool, a chain step) is not
-    "directly" nested and gets its own span.
-    """
-    if ctx is None:
-        ctx = otel_context.get_current()
-    outer: Any = ctx.get(INFERENCE_SPAN_KEY)
-    return outer is not None and outer.span is trace.get_current_span(ctx)
+def tracer_for(tracer_provider: trace.TracerProvider | None = None) -> trace.Tracer:
+    """llmotel's tracer (global provider unless one is given)."""
+    return trace.get_tracer(INSTRUMENTATION_NAME, __version__, tracer_provider, schema_url=SCHEMA_URL)
 
 
 class InferenceMarker(weakref.ref["LLMSpan"]):
@@ -131,22 +88,38 @@ class InferenceMarker(weakref.ref["LLMSpan"]):
         return self()
 
 
-def inference_context(llm: LLMSpan, base: otel_context.Context | None = None) -> otel_context.Context:
+def inside_inference(ctx: Context | None = None) -> bool:
+    """True when the current span is an llmotel inference span (a call nested directly in another).
+
+    A call made from code that started its own span in between (a tool, a chain step) is not
+    "directly" nested and gets its own span.
+    """
+    if ctx is None:
+        ctx = current_context()
+    outer: Any = ctx.get(INFERENCE_SPAN_KEY)
+    return isinstance(outer, InferenceMarker) and outer.span is trace.get_current_span(ctx)
+
+
+def inference_context(llm: LLMSpan, base: Context | None = None) -> Context:
     """The context an LLM call runs in: ``base`` (default: current) plus the span and the marker.
 
     Built with one copy (``set_value`` twice would make two); ``Context`` forbids item assignment,
     so the new, not yet shared, copy is filled through ``dict.__setitem__``.
     """
-    ctx = otel_context.Context(base if base is not None else otel_context.get_current())
-    dict.__setitem__(ctx, _SPAN_KEY, llm.span)
+    ctx = Context(base if base is not None else current_context())
+    dict.__setitem__(ctx, SPAN_KEY, llm.span)
     dict.__setitem__(ctx, INFERENCE_SPAN_KEY, llm.marker)
     return ctx
 
 
 def active_llm_span() -> LLMSpan | None:
     """The llmotel inference span the current code runs under, if any."""
-    value = otel_context.get_value(INFERENCE_SPAN_KEY)
+    value = current_context().get(INFERENCE_SPAN_KEY)
     return value.llm if isinstance(value, InferenceMarker) else None
+
+
+Request = tuple[Any, tuple[Any, ...], Mapping[str, Any]]
+"""A call's ``(instance, args, kwargs)``: what the extractor reads the request from."""
 
 
 class Telemetry:
@@ -159,47 +132,26 @@ class Telemetry:
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: otel_metrics.MeterProvider | None = None,
     ) -> None:
-        self.tracer = trace.get_tracer(INSTRUMENTATION_NAME, __version__, tracer_provider, schema_url=SCHEMA_URL)
+        self.tracer = tracer_for(tracer_provider)
         meter = otel_metrics.get_meter(INSTRUMENTATION_NAME, __version__, meter_provider, schema_url=SCHEMA_URL)
         self.metrics = GenAIMetrics(meter)
 
     def start(
-        self,
-        call: LLMCall,
-        extractor: Extractor,
-        instance: Any,
-        args: tuple[Any, ...],
-        kwargs: Mapping[str, Any],
-        parent: otel_context.Context | None = None,
+        self, call: LLMCall, extractor: CallExtractor, request: Request, parent: Context | None = None
     ) -> LLMSpan:
-        """Start the span for ``call`` (a child of ``parent``, default the current context)."""
-        return LLMSpan(self, call, extractor, instance, args, kwargs, parent)
+        """Start the span for ``call``, a child of ``parent`` (default: the current context);
+        ``request`` is the call's ``(instance, args, kwargs)``, read by ``extractor``."""
+        return LLMSpan(self, call, extractor, *request, parent)
 
 
-class LLMSpan:
+class LLMSpan(StreamingSpan):
     """One inference span in flight. Ends exactly once, whatever path the call takes."""
 
     __slots__ = (
         "__weakref__",
-        "_cap",
-        "_count",
-        "_done",
-        "_fast_chunk",
-        "_first_ns",
-        "_last_chunk",
-        "_last_ns",
-        "_lock",
-        "_next_sample",
-        "_pending",
-        "_reader",
-        "_reader_type",
         "_run",
-        "_samples",
         "_settings",
         "_start_ns",
-        "_start_wall",
-        "_state",
-        "_stride",
         "call",
         "capture",
         "context",
@@ -214,11 +166,11 @@ class LLMSpan:
         self,
         telemetry: Telemetry,
         call: LLMCall,
-        extractor: Extractor,
+        extractor: CallExtractor,
         instance: Any,
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
-        parent: otel_context.Context | None = None,
+        parent: Context | None = None,
     ) -> None:
         """Start the span for ``call`` (a child of ``parent``, default the current context)."""
         base = parent if parent is not None else current_context()
@@ -232,8 +184,8 @@ class LLMSpan:
         marker.span = span
         # the context the call runs in: ``base`` plus the span and the marker, built with one copy
         # (``Context`` forbids item assignment; the new, not yet shared, copy is filled directly)
-        self.context = ctx = otel_context.Context(base)
-        dict.__setitem__(ctx, _SPAN_KEY, span)
+        self.context = ctx = Context(base)
+        dict.__setitem__(ctx, SPAN_KEY, span)
         dict.__setitem__(ctx, INFERENCE_SPAN_KEY, marker)
         self._done = False
         run: Any = base.get(CHAIN_RUN_KEY)
@@ -251,13 +203,13 @@ class LLMSpan:
                 s.model_attributes_max
                 and instance is not None
                 and extractor.reads_model_config
-                and type(instance) not in request_extract.no_config
+                and type(instance) not in extractor.no_config
             )
         ):
             try:
                 pending: dict[str, Any] = {}
                 if s.model_attributes_max and extractor.reads_model_config:
-                    config = request_extract.model_config(instance, s.model_attributes_max)
+                    config = extractor.model_config(instance, s.model_attributes_max)
                     if config:
                         call.model_config = config
                         pending.update(config)
@@ -291,7 +243,7 @@ class LLMSpan:
         try:
             extractor = self.extractor
             if extractor.default_response:
-                read_response(call, result, self.capture)
+                extractor.read_response(call, result, self.capture)
             else:
                 extractor.response(call, result, self.capture)
         except Exception as exc:
@@ -382,224 +334,38 @@ class LLMSpan:
             with EVENT_LOCK:
                 self.span.add_event(name, attributes, timestamp=time_ns())
 
-    # --- streams -------------------------------------------------------------------------------
-
-    def start_stream(self) -> None:
-        """The call returned a stream: from now on chunks arrive and the span ends with the stream."""
-        call = self.call
-        if not call.stream:
-            call.stream = True
-            if self.recording:  # set with the response attributes: one SDK call, not two
-                pending = self._pending
-                if pending is None:
-                    pending = self._pending = {}
-                pending[sc.GEN_AI_REQUEST_STREAM] = True
-        call.stream_state = self._state = StreamState()
-        self._lock = threading.Lock()
-        # the default extractor's per-type chunk reader is called directly (no dispatch per chunk)
-        self._fast_chunk = self.extractor.default_chunk
-        self._start_wall = time_ns() - (perf_counter_ns() - self._start_ns)  # chunk events' timestamps
-        self._cap = self._settings.stream_chunk_events if self.recording else 0
-        self._count = 0
-        self._first_ns: int | None = None  # perf_counter_ns of the first chunk, and of the latest
-        self._last_ns: int | None = None
-        self._last_chunk: Any = None
-        self._reader_type: type | None = None  # the default extractor's reader for this chunk type,
-        self._reader: Any = None  # called directly from the second chunk on (see ``_read_first``)
-        self._next_sample = 0  # chunk 0 is always "sampled": it sets the time to first chunk
-        self._stride = 1
-        self._samples: list[tuple[int, int, str | None]] = []  # (index, perf_counter_ns, text), <= 2 x cap
-
-    def chunk(self, chunk: Any) -> None:
-        """One chunk reached the caller (hot path: counted, timed, sampled, read).
-
-        Only the latest chunk is held (for the last chunk event): a sampled chunk leaves its text,
-        not itself. Holding chunks costs the SDK more than it costs llmotel: a chunk that is not
-        freed when the caller drops it makes the next one be built in memory the CPU has cold.
-        """
-        n = self._count
-        self._count = n + 1
-        now = perf_counter_ns()
-        self._last_ns = now
-        self._last_chunk = chunk
-        if n == self._next_sample:
-            self._sample(n, now, chunk)
-        try:
-            if type(chunk) is self._reader_type:
-                self._reader(self.call, self._state, chunk, self.capture)
-            else:
-                self._read_first(chunk)
-        except Exception as exc:
-            internal_error("stream chunk", exc)
-
-    def _read_first(self, chunk: Any) -> None:
-        """A chunk of a type not seen yet: read through the extractor, whose default
-        implementation picks a reader per type; that reader is then called directly."""
-        state = self._state
-        self.extractor.chunk(self.call, state, chunk, self.capture)
-        if self._fast_chunk and state.reader_type is type(chunk):
-            self._reader_type, self._reader = state.reader_type, state.reader
-
-    def _sample(self, n: int, now: int, chunk: Any) -> None:
-        """Keep chunk ``n``'s text for a chunk event: every ``stride``-th chunk, thinned as they come."""
-        if n == 0:
-            self._first_ns = now
-        cap = self._cap
-        if not cap:
-            self._next_sample = -1
+    def finish(self, result: Any) -> None:
+        """A producer's end callback with the call's ``result``, whether the call streamed or not."""
+        if self.call.stream_state is None:
+            self.end(result)
             return
-        samples = self._samples
-        samples.append((n, now, self._chunk_text(chunk)))
-        if len(samples) > 2 * cap:  # thin to every other sample; the end picks the final ``cap``
-            del samples[1::2]
-            self._stride *= 2
-        stride = self._stride
-        self._next_sample = (n // stride + 1) * stride
-
-    def _chunk_text(self, chunk: Any) -> str | None:
         try:
-            return self.extractor.chunk_text(chunk)
+            self.extractor.response(self.call, result, self.capture)
         except Exception as exc:
-            internal_error("stream events", exc)
-            return None
+            internal_error("stream response", exc)
+        self.finish_stream("exhausted")
 
-    def hidden_chunk(self, chunk: Any) -> None:
-        """A chunk read for its facts (usage) but not passed to the caller: not counted."""
-        try:
-            self.extractor.chunk(self.call, self._state, chunk, False)
-        except Exception as exc:
-            internal_error("stream chunk", exc)
+    def finish_with_error(self, exc: BaseException) -> None:
+        """A producer's error callback, whether the call streamed or not (see ``stream_stopped``)."""
+        if self.call.stream_state is None:
+            self.fail(exc)
+        else:
+            self.stream_stopped(exc)
 
-    def finish_stream(self, stop_reason: str, exc: BaseException | None = None) -> None:
-        """End the stream's span exactly once: ``stop_reason`` says how the stream ended.
-
-        ``exc`` is a producer error (span status ERROR). A cancellation or an early stop by the
-        consumer is not an error: it is recorded as ``llmotel.stream.completed=false``.
-        """
-        if not self._claim():
-            return
-        end_ns = perf_counter_ns()
-        call = self.call
-        state = self._state
-        if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
-            exc = None
-        if exc is not None and self.recording:
-            try:
-                self.extractor.error(call, exc)
-            except Exception as internal:
-                internal_error("error extraction", internal)
-        extra: dict[str, Any] = {}
-        ttfc = tpoc = None
-        try:
-            self.extractor.stream_end(call, state, self.capture)
-        except Exception as internal:
-            internal_error("stream end", internal)
-        count, first_ns = self._count, self._first_ns
-        if first_ns is not None:
-            ttfc = (first_ns - self._start_ns) / 1e9
-            if count > 1 and self._last_ns is not None:
-                tpoc = (self._last_ns - first_ns) / 1e9 / (count - 1)
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        """Attributes a producer adds to the call's span (run ids, retry attempts...)."""
         if self.recording:
-            try:
-                extra[sc.LLMOTEL_STREAM_CHUNKS] = count
-                extra[sc.LLMOTEL_STREAM_COMPLETED] = stop_reason == "exhausted"
-                extra[sc.LLMOTEL_STREAM_STOP_REASON] = stop_reason
-                if ttfc is not None:
-                    extra[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
-                emitted = self._chunk_events()
-                extra[sc.LLMOTEL_STREAM_CHUNK_EVENTS_DROPPED] = count - emitted
-            except Exception as internal:
-                internal_error("stream events", internal)
-        self._samples = []
-        self._last_chunk = None
-        self._finish(end_ns, exc, extra, ttfc, tpoc)
+            self.span.set_attributes(attributes)
 
-    def _claim(self) -> bool:
-        """Take the right to end the stream's span (True exactly once, thread-safe)."""
-        lock: threading.Lock | None = getattr(self, "_lock", None)  # set by ``start_stream``
-        if lock is None or self._done:
-            return False
-        with lock:
-            done = self._done
-            self._done = True
-        return not done
+    def context_in(self, base: Context | None = None) -> Context:
+        """The context the call's work runs in, built on ``base`` (default: the current one)."""
+        return inference_context(self, base)
 
-    def _chunk_events(self) -> int:
-        """Add the sampled chunk events (first, last and an even spread) within the event budget."""
-        cap = self._cap
-        count = self._count
-        samples = self._samples
-        if not cap or count == 0 or not samples:
-            return 0
-        last_index = count - 1
-        if samples[-1][0] != last_index and self._last_ns is not None:
-            samples.append((last_index, self._last_ns, self._chunk_text(self._last_chunk)))
-        budget = min(cap, _event_budget(self.span))
-        if len(samples) > budget:
-            if budget <= 0:
-                return 0
-            if budget == 1:
-                samples = samples[:1]
-            else:  # every k-th sample (even gaps from the first), then the last
-                body = samples[:-1]
-                k = -(-len(body) // (budget - 1))
-                samples = [*body[::k], samples[-1]]
-        reasons = self.call.finish_reasons
-        final_reason = next((r for r in reversed(reasons) if r), None) if reasons else None
-        capture = self.capture
-        span = self.span
-        for index, event_ns, text in samples:
-            event: dict[str, Any] = {
-                sc.EVENT_CHUNK_INDEX: index,
-                sc.EVENT_CHUNK_SIZE: len(text) if text else 0,
-            }
-            if index == last_index and final_reason:
-                event[sc.EVENT_CHUNK_FINISH_REASON] = final_reason
-            if capture and text:
-                event[sc.EVENT_CHUNK_CONTENT] = bounded_text(text, self._settings.content_max_length)
-            span.add_event(sc.EVENT_STREAM_CHUNK, event, timestamp=self._start_wall + (event_ns - self._start_ns))
-        return len(samples)
-
-
-def _event_budget(span: trace.Span) -> int:
-    """How many more events the span can take before the SDK starts evicting the oldest ones."""
-    limits = getattr(span, "_limits", None)
-    max_events = getattr(limits, "max_events", None)
-    if not isinstance(max_events, int):
-        return 1 << 30
-    events = getattr(span, "_events", None)
-    used = len(events) if events is not None else 0
-    return max(0, max_events - used)
-
-
-def safe_str(value: Any) -> str:
-    """``str(value)``, or the type's name when the user's ``__str__`` raises."""
-    try:
-        return str(value)
-    except Exception:
-        return type(value).__name__
-
-
-def _describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {safe_str(exc)}"
-    return text if len(text) <= _STATUS_MAX else text[: _STATUS_MAX - 1] + "…"
-
-
-def record_error(span: trace.Span, exc: BaseException, *, escaped: bool = True) -> None:
-    """Exception event and ERROR status; an exception whose ``__str__`` raises still gets both."""
-    try:
-        span.record_exception(exc, escaped=escaped)
-    except Exception:
-        span.add_event("exception", {"exception.type": attrs_.error_type(exc), "exception.escaped": escaped})
-    span.set_status(Status(StatusCode.ERROR, _describe(exc)))
-
-
-def bounded_text(text: str, max_length: int) -> str:
-    """Content text for an event attribute: at most ``max_length`` characters, valid UTF-8."""
-    if 0 < max_length < len(text):
-        text = text[: max_length - 1] + "…"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates (surrogateescape-decoded bytes)
-        text = text.encode("utf-8", "replace").decode("utf-8")
-    return text
+    def abandon(self, marker: str) -> None:
+        """End a call its producer will never finish (evicted, detached): ``marker=true`` on it."""
+        if self.recording:
+            self.span.set_attribute(marker, True)
+        if self.call.stream_state is not None:
+            self.finish_stream("abandoned")
+        elif not self._done:
+            self.end(None)

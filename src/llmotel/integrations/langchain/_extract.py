@@ -14,7 +14,8 @@ Shapes understood:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llmotel.extract import Extractor, content
@@ -23,7 +24,18 @@ from llmotel.extract._access import as_str, count, get
 from llmotel.extract.response import add_usage, usage_from
 from llmotel.records import LLMCall, StreamState, Usage
 
-__all__ = ["LangChainExtractor", "ModelParams", "model_of", "provider_of", "text_of"]
+__all__ = [
+    "LangChainExtractor",
+    "ModelParams",
+    "conversation_id",
+    "is_agent",
+    "is_plumbing",
+    "model_of",
+    "provider_of",
+    "retry_attempt",
+    "run_name",
+    "text_of",
+]
 
 # LangChain ``ls_provider`` values -> GenAI ``gen_ai.provider.name``.
 _LS_PROVIDERS: dict[str, str] = {
@@ -249,3 +261,79 @@ class LangChainExtractor(Extractor):
             reasons = call.finish_reasons or []
             reason = next((r for r in reasons if r), None)
             call.output_messages = [content.output_message("".join(state.texts.get(0, ())), reason or "stop")]
+
+
+# --- run facts (callback arguments) ----------------------------------------------------------
+
+_RETRY_TAG = re.compile(r"^retry:attempt:(\d+)$")
+_PLUMBING = frozenset(
+    {
+        "RunnableSequence",
+        "RunnableParallel",
+        "RunnableMap",
+        "RunnablePassthrough",
+        "RunnableAssign",
+        "RunnablePick",
+        "RunnableBranch",
+        "RunnableEach",
+        "RunnableBinding",
+        "RunnableRetry",
+        "RunnableWithFallbacks",
+        "RunnableLambda",
+        "ChannelWrite",
+        "ChannelRead",
+        "Branch",
+        "__start__",
+        "__end__",
+        "_write",
+    }
+)
+
+
+def retry_attempt(tags: Sequence[str] | None) -> int | None:
+    """The attempt number LangChain's ``with_retry`` tags a retried attempt with (2, 3, ...)."""
+    for tag in tags or ():
+        match = _RETRY_TAG.match(tag) if isinstance(tag, str) else None
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def run_name(serialized: Any, kwargs: Mapping[str, Any], default: str) -> str:
+    """The run's name: ``name=``, else the serialized name, else the class path's last part."""
+    name = as_str(kwargs.get("name"))
+    if name:
+        return name
+    if isinstance(serialized, Mapping):
+        name = as_str(serialized.get("name"))
+        if name:
+            return name
+        path = serialized.get("id")
+        if isinstance(path, (list, tuple)) and path and isinstance(path[-1], str):
+            return path[-1]
+    return default
+
+
+def conversation_id(metadata: Any) -> str | None:
+    """``gen_ai.conversation.id`` from the run's metadata (``conversation_id`` / ``thread_id``)."""
+    if not isinstance(metadata, Mapping):
+        return None
+    for key in ("conversation_id", "thread_id"):
+        value = metadata.get(key)
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            return str(value)
+    return None
+
+
+def is_agent(name: str, tags: Sequence[str] | None) -> bool:
+    """A chain run is an agent when its name or a tag says so."""
+    return "agent" in name.lower() or any(isinstance(t, str) and "agent" in t.lower() for t in tags or ())
+
+
+def is_plumbing(name: str, tags: Sequence[str] | None, run_type: Any) -> bool:
+    """LangChain's own plumbing runs (left out with ``chain_spans="named"``)."""
+    if run_type in ("prompt", "parser"):
+        return True
+    if tags and "langsmith:hidden" in tags:
+        return True
+    return name.split("<", 1)[0] in _PLUMBING

@@ -82,14 +82,15 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import wrapt
-from opentelemetry import metrics as otel_metrics
-from opentelemetry import trace
 
 from llmotel._safety import internal_error
 from llmotel.integrations._instrumentor import PatchingInstrumentor
+from llmotel.integrations.llama_index._extract import ABANDONED
 
 if TYPE_CHECKING:
     from llama_index.core.instrumentation import Dispatcher  # type: ignore[attr-defined]
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
     from llmotel.extract import Extractor
     from llmotel.integrations.llama_index._bridge import Bridge
@@ -106,17 +107,14 @@ __all__ = [
     "detach",
 ]
 
-ABANDONED = "llmotel.llama_index.abandoned"
-"""Set (true) on a span ended because its entry was evicted from the bounded state, or because the
-integration was detached (or the dispatcher shut down) while it was in flight."""
 
 _HANDLERS = "llmotel.integrations.llama_index._handlers"
 
 
 def attach(
     dispatcher: Dispatcher | None = None,
-    tracer_provider: trace.TracerProvider | None = None,
-    meter_provider: otel_metrics.MeterProvider | None = None,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
     *,
     extractor: Extractor | None = None,
 ) -> LlmotelSpanHandler:
@@ -127,7 +125,7 @@ def attach(
     """
     from llmotel.integrations.llama_index import _handlers
 
-    return _handlers.attach(dispatcher, tracer_provider, meter_provider, extractor=extractor)
+    return _handlers.install(dispatcher, (tracer_provider, meter_provider), extractor)
 
 
 def detach() -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # llama_index.core.instrumentation paths: the same objects in every llama-index-core since 0.10.41,
 # whether defined there (older) or re-exported from llama_index_instrumentation (newer).
@@ -13,8 +13,6 @@ from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events.base import BaseEvent  # type: ignore[attr-defined]
 from llama_index.core.instrumentation.span import BaseSpan
 from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
-from opentelemetry import metrics as otel_metrics
-from opentelemetry import trace
 from pydantic import PrivateAttr
 
 from llmotel._safety import internal_error
@@ -23,7 +21,13 @@ from llmotel.integrations.llama_index._bridge import Bridge
 from llmotel.telemetry.spans import Telemetry
 from llmotel.wrap.decorators import default_telemetry
 
-__all__ = ["LlmotelEventHandler", "LlmotelSpanHandler", "attach", "attached", "detach"]
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
+
+Providers = tuple["TracerProvider | None", "MeterProvider | None"]
+
+__all__ = ["LlmotelEventHandler", "LlmotelSpanHandler", "attached", "detach", "install"]
 
 
 class LlmotelSpanHandler(BaseSpanHandler[BaseSpan]):
@@ -144,19 +148,14 @@ class _Installed:
     event_handler: LlmotelEventHandler | None = None
 
 
-def attach(
-    dispatcher: Dispatcher | None = None,
-    tracer_provider: trace.TracerProvider | None = None,
-    meter_provider: otel_metrics.MeterProvider | None = None,
-    *,
-    extractor: Extractor | None = None,
-) -> LlmotelSpanHandler:
-    """See ``llmotel.integrations.llama_index.attach``."""
+def install(target: Dispatcher | None, providers: Providers, extractor: Extractor | None) -> LlmotelSpanHandler:
+    """``llmotel.integrations.llama_index.attach``: ``providers`` is (tracer provider, meter provider)."""
     with _Installed.lock:
         current = _Installed.span_handler
         if current is not None:
             return current
-        target = dispatcher if dispatcher is not None else get_dispatcher()
+        if target is None:
+            target = get_dispatcher()
         present = next((h for h in target.span_handlers if isinstance(h, LlmotelSpanHandler)), None)
         if present is not None:  # added by hand (or by an earlier copy of this module): adopt it
             paired = [h for h in target.event_handlers if isinstance(h, LlmotelEventHandler)]
@@ -168,10 +167,7 @@ def attach(
                 h for h in target.event_handlers if isinstance(h, LlmotelEventHandler) and h.bridge is present.bridge
             )
             return present
-        if tracer_provider is None and meter_provider is None:
-            telemetry = default_telemetry()
-        else:
-            telemetry = Telemetry(tracer_provider, meter_provider)
+        telemetry = default_telemetry() if providers == (None, None) else Telemetry(*providers)
         bridge = Bridge(telemetry, extractor)
         span_handler = LlmotelSpanHandler(bridge)
         event_handler = LlmotelEventHandler(bridge)
