@@ -23,6 +23,8 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from helpers.collector import Receiver, make_receiver
+from helpers.otlp_receiver import GrpcReceiver, HttpReceiver
 from llmotel import _safety, config
 
 # Fake secrets used anywhere in the suite: none may ever appear in an exported span.
@@ -109,6 +111,25 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Any:
     yield set_env
     monkeypatch.undo()
     config.reload_settings()
+
+
+@pytest.fixture(params=["grpc", "http"])
+def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
+    """A running OTLP receiver, once over gRPC and once over HTTP/protobuf."""
+    with make_receiver(request.param) as r:
+        yield r
+
+
+@pytest.fixture
+def grpc_receiver() -> Iterator[GrpcReceiver]:
+    with GrpcReceiver() as r:
+        yield r
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[HttpReceiver]:
+    with HttpReceiver() as r:
+        yield r
 
 
 def finished() -> list[ReadableSpan]:

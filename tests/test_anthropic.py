@@ -11,13 +11,11 @@ import gc
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import anthropic
 import anthropic._base_client as base_client_module
 import anthropic.resources.messages.messages as messages_module
-import httpx2
 import pytest
 import wrapt
 from opentelemetry import trace
@@ -27,33 +25,22 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import llmotel
 from conftest import finished, metric_points
+from helpers import fake_anthropic
+from helpers.fake_anthropic import (
+    HOST,
+    MODEL,
+    PORT,
+    STREAM_EVENTS,
+    TOOL_USE_MESSAGE,
+    FakeAnthropic,
+)
+from helpers.spans import assert_unwrapped, attrs, spy_on_status_errors, stream_attrs, stream_end
 from llmotel import semconv as sc
 from llmotel.integrations.anthropic import AnthropicInstrumentor
 
-API_KEY = "sk-ant-test-secret-456"
-HOST, PORT = "fake-anthropic.test", 9443
-BASE_URL = f"http://{HOST}:{PORT}"
-MODEL = "claude-sonnet-4-6"
 SPAN_NAME = f"chat {MODEL}"
 SDK_SCOPE = "com.anthropic.sdk.python"
-TTFC = sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
 
-# --- what the fake server sends ----------------------------------------------------------------
-
-SUCCESS_HEADERS = {
-    "request-id": "req_011CSHoEeqs5C35K2UUqR7Fy",
-    "anthropic-organization-id": "org-test",
-    "anthropic-ratelimit-requests-limit": "50",
-    "anthropic-ratelimit-requests-remaining": "49",
-    "anthropic-ratelimit-requests-reset": "2025-06-01T12:00:01Z",
-    "anthropic-ratelimit-input-tokens-limit": "40000",
-    "anthropic-ratelimit-input-tokens-remaining": "38288",
-    "anthropic-ratelimit-output-tokens-limit": "8000",
-    "anthropic-ratelimit-output-tokens-remaining": "7994",
-    # never allowed onto a span (the secret scanner in conftest fails the test if they are)
-    "authorization": "Bearer test-bearer-token-789",
-    "set-cookie": "_cfuvid=hunter2-password; path=/",
-}
 HEADER_ATTRS = {
     "llmotel.response.request_id": "req_011CSHoEeqs5C35K2UUqR7Fy",
 }
@@ -68,105 +55,6 @@ RATELIMIT_ATTRS = {
     "llmotel.ratelimit.output_tokens.remaining": 7994,
 }
 """... and with LLMOTEL_RATELIMIT_ATTRIBUTES=true."""
-ERROR_REPLIES = {
-    429: (
-        {"type": "error", "error": {"type": "rate_limit_error", "message": "Number of request tokens has exceeded"}},
-        {
-            "request-id": "req_429",
-            "retry-after": "17",
-            "anthropic-ratelimit-requests-limit": "50",
-            "anthropic-ratelimit-requests-remaining": "0",
-            "anthropic-ratelimit-requests-reset": "2025-06-01T12:00:17Z",
-            "x-should-retry": "true",
-        },
-    ),
-    500: (
-        {"type": "error", "error": {"type": "api_error", "message": "Internal server error"}},
-        {"request-id": "req_500"},
-    ),
-    529: ({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, {"request-id": "req_529"}),
-}
-USAGE = {
-    "input_tokens": 12,
-    "cache_creation_input_tokens": 200,
-    "cache_read_input_tokens": 1500,
-    "cache_creation": {"ephemeral_5m_input_tokens": 200, "ephemeral_1h_input_tokens": 0},
-    "output_tokens": 6,
-    "service_tier": "standard",
-}
-MESSAGE = {
-    "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
-    "type": "message",
-    "role": "assistant",
-    "model": "claude-sonnet-4-6",
-    "content": [{"type": "text", "text": "Paris."}],
-    "stop_reason": "end_turn",
-    "stop_sequence": None,
-    "usage": USAGE,
-}
-TOOL_USE_MESSAGE = {
-    **MESSAGE,
-    "content": [
-        {"type": "text", "text": "Let me check."},
-        {"type": "tool_use", "id": "toolu_01A09q90qw90lq917835lq9", "name": "get_weather", "input": {"city": "Paris"}},
-    ],
-    "stop_reason": "tool_use",
-}
-STREAM_EVENTS: list[dict[str, Any]] = [
-    {
-        "type": "message_start",
-        "message": {
-            **MESSAGE,
-            "content": [],
-            "stop_reason": None,
-            "usage": {**USAGE, "input_tokens": 25, "cache_creation_input_tokens": 0, "output_tokens": 1},
-        },
-    },
-    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-    {"type": "ping"},
-    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}},
-    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": " there"}},
-    {"type": "content_block_stop", "index": 0},
-    {
-        "type": "message_delta",
-        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-        "usage": {"output_tokens": 15},
-    },
-    {"type": "message_stop"},
-]
-
-
-def sse(events: list[dict[str, Any]]) -> bytes:
-    return "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events).encode()
-
-
-@dataclass
-class Seen:
-    body: dict[str, Any]
-    headers: httpx2.Headers
-
-
-class FakeAnthropic:
-    """An httpx2 handler that answers like api.anthropic.com and records each request."""
-
-    def __init__(self) -> None:
-        self.requests: list[Seen] = []
-        self.reply: dict[str, Any] = MESSAGE
-        self.fail_with: int | None = None
-
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        assert request.url.path == "/v1/messages"
-        assert request.headers["authorization"] == f"Bearer {API_KEY}"
-        body = json.loads(request.content)
-        self.requests.append(Seen(body, request.headers))
-        if self.fail_with is not None:
-            error, headers = ERROR_REPLIES[self.fail_with]
-            return httpx2.Response(self.fail_with, json=error, headers=headers)
-        if body.get("stream"):
-            headers = {**SUCCESS_HEADERS, "content-type": "text/event-stream"}
-            return httpx2.Response(200, content=sse(STREAM_EVENTS), headers=headers)
-        return httpx2.Response(200, json=self.reply, headers=SUCCESS_HEADERS)
-
 
 # --- fixtures ------------------------------------------------------------------------------------
 
@@ -189,16 +77,14 @@ def server() -> FakeAnthropic:
 
 @pytest.fixture
 def client(sdk_tracing: bool, server: FakeAnthropic) -> Iterator[anthropic.Anthropic]:
-    http = httpx2.Client(transport=httpx2.MockTransport(server))
-    with anthropic.Anthropic(api_key=API_KEY, base_url=BASE_URL, http_client=http, max_retries=0) as sdk:
+    with fake_anthropic.sync_client(server) as sdk:
         assert (sdk._tracer is not None) is sdk_tracing
         yield sdk
 
 
 @pytest.fixture
 async def aclient(sdk_tracing: bool, server: FakeAnthropic) -> AsyncIterator[anthropic.AsyncAnthropic]:
-    http = httpx2.AsyncClient(transport=httpx2.MockTransport(server))
-    async with anthropic.AsyncAnthropic(api_key=API_KEY, base_url=BASE_URL, http_client=http, max_retries=0) as sdk:
+    async with fake_anthropic.async_client(server) as sdk:
         assert (sdk._tracer is not None) is sdk_tracing
         yield sdk
 
@@ -223,8 +109,7 @@ def instrumented() -> Iterator[AnthropicInstrumentor]:
     assert instrumentor.is_instrumented_by_opentelemetry
     yield instrumentor
     instrumentor.uninstrument()
-    for owner, name in patched_targets():
-        assert not isinstance(vars(owner)[name], wrapt.FunctionWrapper), name
+    assert_unwrapped(patched_targets())
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -270,27 +155,6 @@ def one_span() -> ReadableSpan:
     ]
     assert spans[0].kind is SpanKind.CLIENT
     return spans[0]
-
-
-def attrs(span: ReadableSpan) -> dict[str, Any]:
-    return dict(span.attributes or {})
-
-
-def stream_attrs(span: ReadableSpan) -> dict[str, Any]:
-    values = attrs(span)
-    ttfc = values.pop(TTFC)
-    assert span.start_time is not None and span.end_time is not None
-    assert 0 < ttfc <= (span.end_time - span.start_time) / 1e9
-    return values
-
-
-def stream_end(chunks: int, completed: bool, reason: str) -> dict[str, Any]:
-    return {
-        sc.LLMOTEL_STREAM_CHUNKS: chunks,
-        sc.LLMOTEL_STREAM_COMPLETED: completed,
-        sc.LLMOTEL_STREAM_STOP_REASON: reason,
-        sc.LLMOTEL_STREAM_CHUNK_EVENTS_DROPPED: 0,
-    }
 
 
 def chunk_events(span: ReadableSpan) -> list[tuple[int, int, str | None]]:
@@ -643,19 +507,6 @@ async def test_async_stream_helper_exited_early(
 
 
 # --- errors --------------------------------------------------------------------------------------
-
-
-def spy_on_status_errors(sdk: Any, monkeypatch: pytest.MonkeyPatch) -> list[BaseException]:
-    made: list[BaseException] = []
-    build = sdk._make_status_error_from_response
-
-    def spy(response: Any) -> Any:
-        error = build(response)
-        made.append(error)
-        return error
-
-    monkeypatch.setattr(sdk, "_make_status_error_from_response", spy)
-    return made
 
 
 def assert_failed(span: ReadableSpan, error: BaseException, error_type: str) -> None:

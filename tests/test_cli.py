@@ -11,24 +11,27 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from helpers.collector import (
+    RUN_TIMEOUT,
+    Receiver,
+    clean_env,
+    closed_port,
+    installed_script,
+    make_receiver,
+    otlp_env,
+    protocol_of,
+)
+from helpers.otlp_receiver import GrpcReceiver, HttpReceiver, Mode
 from llmotel.cli import main
-from otlp_receiver import GrpcReceiver, HttpReceiver, Mode
 
-Receiver = GrpcReceiver | HttpReceiver
-
-RUN_TIMEOUT = 60  # seconds; a hung command fails the test instead of hanging the suite
 MODEL = "llmotel-fake-1"
 RESPONSE_MODEL = "llmotel-fake-1-2026-01-01"
 SPANS_PER_RUN = 9  # 7 LLM calls + the chain span + the tool span
@@ -38,38 +41,6 @@ SECRET = "sk-demo-never-recorded"  # the fake client's api_key
 # --------------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------------
-
-
-def clean_env(**values: str) -> dict[str, str]:
-    """``os.environ`` without ``OTEL_*``/``LLMOTEL_*`` and colour switches (PATH, HOME... kept), plus ``values``."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("OTEL_", "LLMOTEL_")) and k not in ("FORCE_COLOR", "NO_COLOR")
-    }
-    env.update(values)
-    return env
-
-
-def protocol_of(receiver: Receiver) -> str:
-    return "grpc" if isinstance(receiver, GrpcReceiver) else "http/protobuf"
-
-
-def otlp_env(receiver: Receiver, **values: str) -> dict[str, str]:
-    return clean_env(
-        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL=protocol_of(receiver), **values
-    )
-
-
-def make_receiver(transport: str, mode: Mode = "ok") -> Receiver:
-    return GrpcReceiver(mode) if transport == "grpc" else HttpReceiver(mode)
-
-
-def closed_port() -> int:
-    """A local port nothing listens on (bound, read, closed)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def llmotel(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -92,24 +63,6 @@ def only(spans: list[dict[str, Any]], **match: Any) -> dict[str, Any]:
     found = [s for s in spans if all(s.get(k) == v for k, v in match.items())]
     assert len(found) == 1, f"{match}: {[s['name'] for s in found]}"
     return found[0]
-
-
-@pytest.fixture(params=["grpc", "http"])
-def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
-    with make_receiver(request.param) as r:
-        yield r
-
-
-@pytest.fixture
-def grpc_receiver() -> Iterator[GrpcReceiver]:
-    with GrpcReceiver() as r:
-        yield r
-
-
-@pytest.fixture
-def http_receiver() -> Iterator[HttpReceiver]:
-    with HttpReceiver() as r:
-        yield r
 
 
 # --------------------------------------------------------------------------------------------------
@@ -146,9 +99,7 @@ def test_python_m_llmotel_help_and_unknown_command() -> None:
 
 
 def test_console_script_is_installed() -> None:
-    beside = Path(sys.executable).parent / "llmotel"
-    script = str(beside) if beside.exists() else shutil.which("llmotel")
-    assert script, "the llmotel console script is missing: is the package installed (pip install -e .)?"
+    script = installed_script("llmotel")
     proc = subprocess.run([script, "--version"], env=clean_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT)
     assert proc.returncode == 0 and re.fullmatch(r"llmotel \d+\.\d+\.\d+\S*\n", proc.stdout), proc
 

@@ -16,24 +16,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from helpers import collector
+from helpers.collector import Receiver, clean_env, otlp_env
+from helpers.otlp_receiver import GrpcReceiver, HttpReceiver, Mode
 from llmotel.export.setup import ConfigurationError, _http_signal_endpoint, export_timeout, otlp_protocol
-from otlp_receiver import GrpcReceiver, HttpReceiver, Mode
-
-Receiver = GrpcReceiver | HttpReceiver
-
-RUN_TIMEOUT = 60  # seconds; a hung subprocess fails the test instead of hanging the suite
 
 PRELUDE = '''
 import json, sys, time
@@ -82,43 +77,6 @@ def report(**values):
 # --------------------------------------------------------------------------------------------------
 
 
-def clean_env(**values: str) -> dict[str, str]:
-    """``os.environ`` without any ``OTEL_*``/``LLMOTEL_*`` (PATH, HOME... kept), plus ``values``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMOTEL_"))}
-    env.update(values)
-    return env
-
-
-def protocol_of(receiver: Receiver) -> str:
-    return "grpc" if isinstance(receiver, GrpcReceiver) else "http/protobuf"
-
-
-def otlp_env(receiver: Receiver, **values: str) -> dict[str, str]:
-    """Environment pointing the OTLP exporters at ``receiver`` (base endpoint and its protocol)."""
-    return clean_env(
-        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL=protocol_of(receiver), **values
-    )
-
-
-def make_receiver(transport: str, mode: Mode = "ok") -> Receiver:
-    return GrpcReceiver(mode) if transport == "grpc" else HttpReceiver(mode)
-
-
-def installed_script(name: str) -> str:
-    """A console script of this environment: next to the interpreter, else on PATH."""
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.exists() else shutil.which(name)
-    assert found, f"console script {name!r} not found: is the package installed (pip install -e .)?"
-    return found
-
-
-def closed_port() -> int:
-    """A local port nothing listens on (bound, read, closed)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def run_app(body: str, env: dict[str, str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run ``PRELUDE + body`` in a fresh interpreter with ``env`` (strict mode on)."""
     proc = subprocess.run(
@@ -126,7 +84,7 @@ def run_app(body: str, env: dict[str, str], *, check: bool = True) -> subprocess
         env={**env, "LLMOTEL_STRICT": "1"},
         capture_output=True,
         text=True,
-        timeout=RUN_TIMEOUT,
+        timeout=collector.RUN_TIMEOUT,
     )
     if check:
         assert proc.returncode == 0, f"app failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
@@ -150,24 +108,6 @@ def metric_points_in(metrics: list[dict[str, Any]], name: str) -> list[dict[str,
 
 def metric_points(receiver: Receiver, name: str) -> list[dict[str, Any]]:
     return metric_points_in(receiver.metrics(), name)
-
-
-@pytest.fixture(params=["grpc", "http"])
-def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
-    with make_receiver(request.param) as r:
-        yield r
-
-
-@pytest.fixture
-def grpc_receiver() -> Iterator[GrpcReceiver]:
-    with GrpcReceiver() as r:
-        yield r
-
-
-@pytest.fixture
-def http_receiver() -> Iterator[HttpReceiver]:
-    with HttpReceiver() as r:
-        yield r
 
 
 # --------------------------------------------------------------------------------------------------
@@ -323,12 +263,12 @@ report(provider=type(trace.get_tracer_provider()).__name__, protocol=os.environ.
 
 
 def _opentelemetry_instrument(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    script = installed_script("opentelemetry-instrument")  # opentelemetry-instrumentation is a dependency
+    script = collector.installed_script("opentelemetry-instrument")  # opentelemetry-instrumentation is a dependency
     app = tmp_path / "app.py"
     app.write_text(AUTO_APP)
     env = {**env, "OTEL_PYTHON_DISTRO": "llmotel", "OTEL_PYTHON_CONFIGURATOR": "llmotel"}
     proc = subprocess.run(
-        [script, sys.executable, str(app)], env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT
+        [script, sys.executable, str(app)], env=env, capture_output=True, text=True, timeout=collector.RUN_TIMEOUT
     )
     assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
     return proc
@@ -380,7 +320,7 @@ report(protocol=result.protocol, traces=result.trace_exporters, metrics=result.m
             env,
         )
     )
-    protocol = protocol_of(receiver)
+    protocol = collector.protocol_of(receiver)
     kind = "grpc" if protocol == "grpc" else "http"
     assert result == {
         "protocol": protocol,
@@ -487,7 +427,7 @@ def test_per_signal_endpoints_and_protocols(grpc_receiver: GrpcReceiver, http_re
     # traces over HTTP to one receiver (per-signal endpoint used verbatim), metrics over gRPC to the
     # other; the generic endpoint points nowhere and must not be used for either.
     env = clean_env(
-        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{closed_port()}",
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{collector.closed_port()}",
         OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
         OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="http/protobuf",
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http_receiver.traces_endpoint,
@@ -645,7 +585,7 @@ def test_keyword_arguments_override_the_environment(http_receiver: HttpReceiver)
     env = clean_env(
         OTEL_TRACES_EXPORTER="none",
         OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
-        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{closed_port()}",
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{collector.closed_port()}",
         OTEL_EXPORTER_OTLP_HEADERS="x-api-key=from-env",
         OTEL_SERVICE_NAME="from-env",
     )
@@ -701,7 +641,7 @@ TIMEOUT_S = 1
 @pytest.mark.parametrize("mode", ["blackhole"])  # "unavailable": see test_cli's failing-collector tests
 @pytest.mark.parametrize("transport", ["grpc", "http"])
 def test_shutdown_is_bounded_by_the_export_timeout(transport: str, mode: Mode) -> None:
-    with make_receiver(transport, mode) as receiver:
+    with collector.make_receiver(transport, mode) as receiver:
         env = otlp_env(receiver, OTEL_EXPORTER_OTLP_TIMEOUT=str(TIMEOUT_S))
         started = time.monotonic()
         proc = run_app(

@@ -39,6 +39,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 import llmotel
 from conftest import TRACER_PROVIDER, finished
+from helpers.spans import attrs, is_child, named, one, parent_of
 from llmotel import config
 from llmotel import semconv as sc
 from llmotel._safety import internal_error_counts
@@ -46,37 +47,6 @@ from llmotel.integrations.langchain import LangChainInstrumentor, LlmotelCallbac
 from llmotel.telemetry.spans import CHAIN_RUN_KEY, INFERENCE_SPAN_KEY
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def named(name: str, spans: list[ReadableSpan] | None = None) -> list[ReadableSpan]:
-    return [s for s in (spans if spans is not None else finished()) if s.name == name]
-
-
-def one(name: str, spans: list[ReadableSpan] | None = None) -> ReadableSpan:
-    found = named(name, spans)
-    assert len(found) == 1, f"expected one {name!r} span, got {[s.name for s in finished()]}"
-    return found[0]
-
-
-def parent_of(span: ReadableSpan, spans: list[ReadableSpan] | None = None) -> ReadableSpan | None:
-    if span.parent is None:
-        return None
-    for candidate in spans if spans is not None else finished():
-        if candidate.context.span_id == span.parent.span_id:
-            return candidate
-    return None
-
-
-def is_child(child: ReadableSpan, parent: ReadableSpan) -> bool:
-    return (
-        child.parent is not None
-        and child.parent.span_id == parent.context.span_id
-        and child.context.trace_id == parent.context.trace_id
-    )
-
-
-def attrs(span: ReadableSpan) -> dict[str, Any]:
-    return dict(span.attributes or {})
 
 
 def events(span: ReadableSpan, name: str | None = None) -> list[dict[str, Any]]:

@@ -48,6 +48,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import llmotel
 from conftest import FAKE_SECRETS, finished, metric_points
+from helpers.spans import attrs, one, parent_of
 from llmotel import _safety
 from llmotel.integrations import llama_index as li
 
@@ -221,19 +222,6 @@ def bridge() -> Iterator[li.Bridge]:
     assert counts == (0, 0), "state left behind"
 
 
-def one(name: str) -> ReadableSpan:
-    spans = [s for s in finished() if s.name == name]
-    assert len(spans) == 1, [s.name for s in finished()]
-    return spans[0]
-
-
-def parent_of(span: ReadableSpan) -> ReadableSpan | None:
-    if span.parent is None:
-        return None
-    by_id = {s.context.span_id: s for s in finished()}
-    return by_id.get(span.parent.span_id)
-
-
 def ancestry(span: ReadableSpan) -> list[str]:
     names = []
     current = parent_of(span)
@@ -245,10 +233,6 @@ def ancestry(span: ReadableSpan) -> list[str]:
 
 def events(span: ReadableSpan, name: str) -> list[Any]:
     return [e for e in span.events if e.name == name]
-
-
-def attrs(span: ReadableSpan) -> dict[str, Any]:
-    return dict(span.attributes or {})
 
 
 def content_keys(span: ReadableSpan) -> set[str]:

@@ -7,7 +7,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -31,9 +31,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from otlp_receiver import GrpcReceiver, HttpReceiver, decode_any_value, decode_spans
-
-Receiver = GrpcReceiver | HttpReceiver  # (OtlpReceiver is the common base class)
+from helpers.collector import Receiver
+from helpers.otlp_receiver import GrpcReceiver, HttpReceiver, decode_any_value, decode_spans
 
 SERVICE = "otlp-receiver-selftest"
 RESOURCE = Resource.create({"service.name": SERVICE})
@@ -41,12 +40,6 @@ HEADERS = {"x-test-token": "s3cret", "x-tenant": "acme"}
 # Short enough that the exporters' first retry backoff (1 s +/-20%) exceeds the remaining deadline,
 # so a failing export returns after a single attempt (or after the timeout, for "blackhole").
 SHORT_TIMEOUT = 0.5
-
-
-@pytest.fixture(params=["grpc", "http"])
-def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
-    with GrpcReceiver() if request.param == "grpc" else HttpReceiver() as r:
-        yield r
 
 
 def span_exporter(receiver: Receiver, timeout: float | None = None) -> SpanExporter:

@@ -39,6 +39,8 @@ from opentelemetry.trace import StatusCode
 
 import llmotel
 from conftest import EXPORTER, finished
+from helpers.checks import MAX_INT64, SdkLogs, strict_json, valid_attribute
+from helpers.objects import Attrs, Hostile
 from llmotel import semconv as sc
 from llmotel.telemetry.attributes import bounded_json
 
@@ -160,45 +162,6 @@ WORDS = (
 )
 
 
-class Attrs:
-    """A plain object whose attributes are a dict's entries (SDK objects read by attribute)."""
-
-    def __init__(self, fields: dict[str, Any]) -> None:
-        self.__dict__.update(fields)
-
-    def __repr__(self) -> str:
-        return f"Attrs({self.__dict__!r})"
-
-
-class Raising:
-    """Every public attribute is a property that raises; so do bool(), len(), iter(), str() and ==."""
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        raise RuntimeError(f"property {name} raised")
-
-    def __bool__(self) -> bool:
-        raise RuntimeError("bool raised")
-
-    def __len__(self) -> int:
-        raise RuntimeError("len raised")
-
-    def __iter__(self) -> Iterator[Any]:
-        raise RuntimeError("iter raised")
-
-    def __str__(self) -> str:
-        raise RuntimeError("str raised")
-
-    def __eq__(self, other: object) -> bool:
-        raise RuntimeError("eq raised")
-
-    __hash__ = object.__hash__
-
-    def __repr__(self) -> str:
-        return "Raising()"
-
-
 class Everything:
     """Every public attribute exists and is this same object (a self-similar, truthy value)."""
 
@@ -227,7 +190,7 @@ scalars = st.one_of(
     st.text(max_size=40),
     st.binary(max_size=8),
     st.sampled_from(WORDS),
-    st.builds(Raising),
+    st.builds(Hostile),
     st.builds(Everything),
 )
 
@@ -257,7 +220,7 @@ counts = st.one_of(
     st.text(max_size=4),
     st.lists(st.integers(), max_size=2),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-    st.builds(Raising),
+    st.builds(Hostile),
 )
 """Token-count values, mostly invalid ones."""
 
@@ -399,53 +362,6 @@ class UserErrorWithBrokenStr(Exception):
         raise RuntimeError("__str__ of the user's exception raised")
 
 
-_MIN_INT64, _MAX_INT64 = -(2**63), 2**63 - 1
-
-
-def _valid_scalar(value: Any) -> bool:
-    if isinstance(value, bool | str):
-        return True
-    if isinstance(value, int):
-        return _MIN_INT64 <= value <= _MAX_INT64
-    return isinstance(value, float)
-
-
-def _valid_attribute(value: Any) -> bool:
-    """An OpenTelemetry attribute value: str/bool/int64/float, or a homogeneous sequence of one."""
-    if isinstance(value, tuple | list):
-        kinds = {type(v) for v in value if v is not None}
-        return len(kinds) <= 1 and all(v is None or _valid_scalar(v) for v in value)
-    return _valid_scalar(value)
-
-
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-class SDKLog:
-    """Collects what the OpenTelemetry SDK logs (invalid attributes, calls on ended spans...)."""
-
-    def __enter__(self) -> list[logging.LogRecord]:
-        self.handler = _Records()
-        logging.getLogger("opentelemetry").addHandler(self.handler)
-        return self.handler.records
-
-    def __exit__(self, *exc: object) -> None:
-        logging.getLogger("opentelemetry").removeHandler(self.handler)
-
-
-def _strict_json(text: str) -> Any:
-    def reject(constant: str) -> Any:
-        raise ValueError(f"{constant} is not JSON")
-
-    return json.loads(text, parse_constant=reject)
-
-
 def one_ended_span(sdk_log: list[logging.LogRecord]) -> ReadableSpan:
     """The single span of the call, checked: ended, valid attributes, nothing logged by the SDK."""
     spans = finished()
@@ -454,10 +370,10 @@ def one_ended_span(sdk_log: list[logging.LogRecord]) -> ReadableSpan:
     assert span.end_time is not None
     assert span.end_time >= (span.start_time or 0)
     attributes = dict(span.attributes or {})
-    bad = {k: v for k, v in attributes.items() if not _valid_attribute(v)}
+    bad = {k: v for k, v in attributes.items() if not valid_attribute(v, allow_none_items=True)}
     assert not bad
     for event in span.events:
-        bad = {k: v for k, v in (event.attributes or {}).items() if not _valid_attribute(v)}
+        bad = {k: v for k, v in (event.attributes or {}).items() if not valid_attribute(v, allow_none_items=True)}
         assert not bad, event.name
     assert attributes[sc.GEN_AI_OPERATION_NAME] == "chat"
     assert [r.getMessage() for r in sdk_log] == []
@@ -471,7 +387,7 @@ def check_content(span: ReadableSpan) -> None:
             value = attributes[key]
             assert isinstance(value, str)
             assert len(value) <= CONTENT_MAX, (key, len(value))
-            assert isinstance(_strict_json(value), list), key
+            assert isinstance(strict_json(value), list), key
 
 
 def check_user_error(span: ReadableSpan, error: type[Exception]) -> None:
@@ -549,7 +465,7 @@ def assert_same_items(received: list[Any], produced: list[Any]) -> None:
 @given(response=responses)
 def test_any_response_is_returned_unchanged_with_one_valid_span(response: Any) -> None:
     EXPORTER.clear()
-    with SDKLog() as sdk_log:
+    with SdkLogs() as sdk_log:
         result = returns(response, model="m")
         assert result is response
         one_ended_span(sdk_log)
@@ -559,7 +475,7 @@ def test_any_response_is_returned_unchanged_with_one_valid_span(response: Any) -
 @given(response=responses)
 def test_any_response_from_a_coroutine(response: Any) -> None:
     EXPORTER.clear()
-    with SDKLog() as sdk_log:
+    with SdkLogs() as sdk_log:
         result = asyncio.run(returns_async(response, model="m"))
         assert result is response
         one_ended_span(sdk_log)
@@ -584,7 +500,7 @@ def test_any_usage_values_give_valid_token_attributes(usage: Any, kind: str) -> 
         response["output"] = []
         response["status"] = "completed"
     EXPORTER.clear()
-    with SDKLog() as sdk_log:
+    with SdkLogs() as sdk_log:
         assert returns(response) is response
         span = one_ended_span(sdk_log)
     attributes = dict(span.attributes or {})
@@ -598,7 +514,7 @@ def test_any_usage_values_give_valid_token_attributes(usage: Any, kind: str) -> 
         if key in attributes:
             value = attributes[key]
             assert type(value) is int, key
-            assert 0 <= value <= _MAX_INT64, key
+            assert 0 <= value <= MAX_INT64, key
     assert (sc.LLMOTEL_USAGE_UNKNOWN in attributes) is not any(k.startswith("gen_ai.usage.") for k in attributes)
 
 
@@ -609,7 +525,7 @@ def test_any_usage_values_give_valid_token_attributes(usage: Any, kind: str) -> 
 @given(items=chunk_lists, shape=st.sampled_from(["generator", "iterator"]))
 def test_any_chunks_reach_the_caller_unchanged(items: list[Any], shape: str) -> None:
     EXPORTER.clear()
-    with SDKLog() as sdk_log:
+    with SdkLogs() as sdk_log:
         stream = generates(items, model="m") if shape == "generator" else returns_iterator(items, model="m")
         assert_same_items(consume(stream), items)
         span = one_ended_span(sdk_log)
@@ -622,7 +538,7 @@ def test_any_chunks_reach_the_caller_unchanged(items: list[Any], shape: str) -> 
 @given(items=chunk_lists)
 def test_any_chunks_from_an_async_generator(items: list[Any]) -> None:
     EXPORTER.clear()
-    with SDKLog() as sdk_log:
+    with SdkLogs() as sdk_log:
         assert_same_items(consume_async(generates_async(items, model="m")), items)
         span = one_ended_span(sdk_log)
     assert (span.attributes or {})[sc.LLMOTEL_STREAM_CHUNKS] == len(items)
@@ -635,7 +551,7 @@ def test_user_error_in_a_generator_reaches_the_caller(items: list[Any], fail_at:
     raised = error()
     received: list[Any] = []
     EXPORTER.clear()
-    with SDKLog() as sdk_log:
+    with SdkLogs() as sdk_log:
         with pytest.raises(error) as caught:
             for item in generates(items, raised, fail_at):
                 received.append(item)
@@ -657,7 +573,7 @@ def test_user_error_in_an_async_generator_reaches_the_caller(items: list[Any], f
             received.append(item)
 
     EXPORTER.clear()
-    with SDKLog() as sdk_log:
+    with SdkLogs() as sdk_log:
         with pytest.raises(error) as caught:
             asyncio.run(main())
         assert caught.value is raised
@@ -672,7 +588,7 @@ def test_user_error_from_a_plain_call_reaches_the_caller(messages: Any) -> None:
     error = UserError
     raised = error()
     EXPORTER.clear()
-    with SDKLog() as sdk_log:
+    with SdkLogs() as sdk_log:
         with pytest.raises(error) as caught:
             raises(raised, messages=messages)
         assert caught.value is raised
@@ -686,7 +602,7 @@ def test_user_error_whose_str_raises_still_reaches_the_caller(shape: str) -> Non
     replace it with its own error while describing it, and the span must still end."""
     raised = UserErrorWithBrokenStr()
     EXPORTER.clear()
-    with SDKLog() as sdk_log:
+    with SdkLogs() as sdk_log:
         with pytest.raises(UserErrorWithBrokenStr) as caught:
             if shape == "call":
                 raises(raised)
@@ -745,12 +661,12 @@ class Model:
 
 @PROPERTY_SETTINGS
 @given(fields=config_fields, kwargs=request_kwargs)
-@example(fields={"metadata": Raising()}, kwargs={})  # a metadata object whose model_name raises
+@example(fields={"metadata": Hostile()}, kwargs={})  # a metadata object whose model_name raises
 def test_any_request_arguments_and_model_fields_give_one_valid_span(
     fields: dict[str, Any], kwargs: dict[str, Any]
 ) -> None:
     EXPORTER.clear()
-    with SDKLog() as sdk_log:
+    with SdkLogs() as sdk_log:
         assert Model(fields).chat(**kwargs) == "ok"
         span = one_ended_span(sdk_log)
     for key, value in (span.attributes or {}).items():
@@ -771,7 +687,7 @@ def test_any_request_arguments_and_model_fields_give_one_valid_span(
 )
 def test_captured_content_is_bounded_json_lists(messages: Any, system: Any, response: Any) -> None:
     EXPORTER.clear()
-    with SDKLog() as sdk_log:
+    with SdkLogs() as sdk_log:
         assert returns(response, messages=messages, system=system) is response
         span = one_ended_span(sdk_log)
     check_content(span)
@@ -782,7 +698,7 @@ def test_captured_content_is_bounded_json_lists(messages: Any, system: Any, resp
 @given(messages=request_messages, items=chunk_lists)
 def test_captured_stream_content_is_bounded_json_lists(messages: Any, items: list[Any]) -> None:
     EXPORTER.clear()
-    with SDKLog() as sdk_log:
+    with SdkLogs() as sdk_log:
         assert_same_items(consume(generates(items, messages=messages)), items)
         span = one_ended_span(sdk_log)
     check_content(span)
@@ -810,7 +726,7 @@ json_messages = st.lists(
 def test_bounded_json_is_a_json_list_within_the_cap(messages: list[Any], cap: int) -> None:
     out = bounded_json(messages, cap)
     assert len(out) <= cap
-    parsed = _strict_json(out)
+    parsed = strict_json(out)
     assert isinstance(parsed, list)
     assert len(parsed) <= len(messages)
     if len(json.dumps(messages, ensure_ascii=False, separators=(",", ":"))) <= cap:
@@ -827,7 +743,7 @@ def test_bounded_json_output_is_strict_json_for_non_finite_floats() -> None:
     """Tool arguments may hold NaN/Infinity (Python's json.loads accepts ``NaN``); the attribute must
     still be JSON that other languages' parsers accept."""
     out = bounded_json([{"role": "tool", "parts": [{"type": "tool_call_response", "response": math.nan}]}], 1000)
-    assert isinstance(_strict_json(out), list)
+    assert isinstance(strict_json(out), list)
 
 
 # --- regressions found by the properties -----------------------------------------------------------
@@ -845,7 +761,7 @@ def test_content_that_cannot_be_serialized_does_not_drop_the_response_attributes
         "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {(1, 2): "tuple key"}}],
     }
     EXPORTER.clear()
-    with SDKLog() as sdk_log:
+    with SdkLogs() as sdk_log:
         assert returns(response) is response
         span = one_ended_span(sdk_log)
     attributes = dict(span.attributes or {})
@@ -868,6 +784,6 @@ def test_failing_metadata_property_does_not_lose_the_span() -> None:
             return "ok"
 
     EXPORTER.clear()
-    with SDKLog() as sdk_log:
+    with SdkLogs() as sdk_log:
         assert LLM().chat(messages=[]) == "ok"
         one_ended_span(sdk_log)

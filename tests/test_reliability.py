@@ -33,12 +33,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import math
 import os
 import queue
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -59,11 +57,12 @@ from opentelemetry.trace import StatusCode
 
 import llmotel
 from conftest import FAKE_SECRETS, SECRET_SCANNER, finished
+from helpers.checks import SdkLogs, strict_json, valid_attribute
+from helpers.collector import Receiver, clean_env, closed_port, make_receiver, protocol_of
+from helpers.objects import Attrs, Hostile
+from helpers.otlp_receiver import GrpcReceiver, decode_spans
 from llmotel import callbacks
 from llmotel import semconv as sc
-from otlp_receiver import GrpcReceiver, HttpReceiver, Mode, decode_spans
-
-Receiver = GrpcReceiver | HttpReceiver
 
 # ==================================================================================================
 # Part 1: the application in a subprocess, against a healthy or failing collector
@@ -231,27 +230,6 @@ SDK_STDERR_LINES = [
         r"I\d{4} [\d:.]+\s+\d+ chttp2_transport\.cc:\d+\] \S+: Got goaway \[\d+\] err=UNAVAILABLE:GOAWAY received; .*",
     )
 ]
-
-
-def clean_env(**values: str) -> dict[str, str]:
-    """``os.environ`` without any ``OTEL_*``/``LLMOTEL_*``, plus ``values``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMOTEL_"))}
-    env.update(values)
-    return env
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def make_receiver(transport: str, mode: Mode = "ok") -> Receiver:
-    return GrpcReceiver(mode) if transport == "grpc" else HttpReceiver(mode)
-
-
-def protocol_of(transport: str) -> str:
-    return "grpc" if transport == "grpc" else "http/protobuf"
 
 
 def app_env(endpoint: str, transport: str, plan: dict[str, Any], **values: str) -> dict[str, str]:
@@ -673,27 +651,37 @@ def busy_switching() -> Iterator[None]:
     sys.setswitchinterval(previous)
 
 
-@pytest.mark.usefixtures("busy_switching")
-def test_16_threads_of_nested_chains() -> None:
-    threads, per_thread = 16, 30
-    barrier = threading.Barrier(threads)
+def run_in_threads(work: Callable[[int], None], threads: int) -> None:
+    """Run ``work(t)`` for t in range(threads), each on its own thread, and wait for them all: a
+    thread still alive after 60 s or an exception in any thread fails the test."""
     errors: list[BaseException] = []
 
-    def work(t: int) -> None:
+    def guarded(t: int) -> None:
         try:
-            barrier.wait()
-            for i in range(per_thread):
-                run_chain(f"t{t}-{i}", t * per_thread + i + 1)
+            work(t)
         except BaseException as exc:  # reported below: a thread's exception must fail the test
             errors.append(exc)
 
-    pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    pool = [threading.Thread(target=guarded, args=(t,)) for t in range(threads)]
     for thread in pool:
         thread.start()
     for thread in pool:
         thread.join(timeout=60)
     assert not any(thread.is_alive() for thread in pool)
     assert errors == []
+
+
+@pytest.mark.usefixtures("busy_switching")
+def test_16_threads_of_nested_chains() -> None:
+    threads, per_thread = 16, 30
+    barrier = threading.Barrier(threads)
+
+    def work(t: int) -> None:
+        barrier.wait()
+        for i in range(per_thread):
+            run_chain(f"t{t}-{i}", t * per_thread + i + 1)
+
+    run_in_threads(work, threads)
     check_chains([(f"t{t}-{i}", t * per_thread + i + 1) for t in range(threads) for i in range(per_thread)])
 
 
@@ -706,23 +694,14 @@ async def test_500_asyncio_tasks_of_nested_chains() -> None:
 @pytest.mark.usefixtures("busy_switching")
 def test_16_threads_each_running_32_tasks() -> None:
     threads, tasks = 16, 32
-    errors: list[BaseException] = []
 
     def work(t: int) -> None:
         async def main() -> None:
             await asyncio.gather(*(run_chain_async(f"m{t}-{i}", t * tasks + i + 1) for i in range(tasks)))
 
-        try:
-            asyncio.run(main())
-        except BaseException as exc:
-            errors.append(exc)
+        asyncio.run(main())
 
-    pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout=60)
-    assert errors == []
+    run_in_threads(work, threads)
     check_chains([(f"m{t}-{i}", t * tasks + i + 1) for t in range(threads) for i in range(tasks)])
 
 
@@ -844,46 +823,6 @@ def production(env: Any, capture: bool, max_length: int | None = CONTENT_MAX) ->
     env(**values)
 
 
-class SdkLogs(logging.Handler):
-    """What the OpenTelemetry SDK and exporters log (invalid attributes, encoding failures...)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def __enter__(self) -> list[logging.LogRecord]:
-        logging.getLogger("opentelemetry").addHandler(self)
-        return self.records
-
-    def __exit__(self, *exc: object) -> None:
-        logging.getLogger("opentelemetry").removeHandler(self)
-
-
-_INT64 = (-(2**63), 2**63 - 1)
-
-
-def _valid_scalar(value: Any) -> bool:
-    if isinstance(value, bool | str | float):
-        return True
-    return isinstance(value, int) and _INT64[0] <= value <= _INT64[1]
-
-
-def valid_attribute(value: Any) -> bool:
-    if isinstance(value, tuple | list):
-        return len({type(v) for v in value}) <= 1 and all(_valid_scalar(v) for v in value)
-    return _valid_scalar(value)
-
-
-def strict_json(text: str) -> Any:
-    def reject(constant: str) -> Any:
-        raise ValueError(f"{constant} is not JSON")
-
-    return json.loads(text, parse_constant=reject)
-
-
 def check_exportable(spans: Sequence[ReadableSpan], content_max: int | None = None) -> None:
     """Valid attribute values; the real OTLP encoder encodes every span whole (nothing logged, no
     attribute dropped) within MAX_ENCODED_SPAN bytes; content attributes bounded (JSON ones valid)."""
@@ -924,45 +863,6 @@ def fresh_example() -> None:
 
 
 # --- strategies -----------------------------------------------------------------------------------
-
-
-class Attrs:
-    """An object whose attributes are a dict's entries (SDK objects are read by attribute)."""
-
-    def __init__(self, fields: dict[str, Any]) -> None:
-        self.__dict__.update(fields)
-
-    def __repr__(self) -> str:
-        return f"Attrs({self.__dict__!r})"
-
-
-class Hostile:
-    """Every public attribute raises; so do bool(), len(), iter(), str() and ==."""
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        raise RuntimeError(f"attribute {name} raised")
-
-    def __bool__(self) -> bool:
-        raise RuntimeError("bool raised")
-
-    def __len__(self) -> int:
-        raise RuntimeError("len raised")
-
-    def __iter__(self) -> Iterator[Any]:
-        raise RuntimeError("iter raised")
-
-    def __str__(self) -> str:
-        raise RuntimeError("str raised")
-
-    def __eq__(self, other: object) -> bool:
-        raise RuntimeError("eq raised")
-
-    __hash__ = object.__hash__
-
-    def __repr__(self) -> str:
-        return "Hostile()"
 
 
 class BrokenError(Exception):

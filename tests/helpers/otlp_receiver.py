@@ -12,8 +12,8 @@ accept, and expose the received telemetry as plain Python dicts::
 Point an application at them with ``OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint`` plus
 ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc`` (GrpcReceiver) or ``http/protobuf`` (HttpReceiver, which also
 serves the per-signal URLs ``traces_endpoint``/``metrics_endpoint``/``logs_endpoint``). Test modules
-in tests/ import this module as ``otlp_receiver`` (pytest's default "prepend" import mode puts the
-rootless tests/ directory on sys.path).
+in tests/ import this module as ``helpers.otlp_receiver`` (pytest's default "prepend" import mode
+puts the rootless tests/ directory on sys.path).
 
 Fault injection (``mode``, settable at construction and at runtime):
 
