@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 _MAX_INT64 = 2**63 - 1
 MAX_COUNT = _MAX_INT64
@@ -15,6 +15,19 @@ COMPACT_INT = (1 << 30) - 1
 checks use it and leave larger values to the general converters."""
 
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def remember(cache: dict[_K, _V], key: _K, value: _V, limit: int = 1024) -> _V:
+    """Keep ``value`` under ``key`` in a per-type decision cache while it holds fewer than
+    ``limit`` entries (a bound: classes made at run time must not grow it forever); returns
+    ``value``. For the cache-miss path only: hot paths read the cache inline."""
+    if len(cache) < limit:
+        cache[key] = value
+    return value
+
+
 _type_kinds: dict[type, Any] = {dict: True}
 """Per type: ``True`` for mappings, a frozenset of field names for pydantic models, else ``False``."""
 
@@ -22,13 +35,11 @@ _type_kinds: dict[type, Any] = {dict: True}
 def _kind(obj: Any) -> Any:
     cls = type(obj)
     if isinstance(obj, Mapping):
-        kind: Any = True
-    else:
-        fields = getattr(cls, "model_fields", None)
-        kind = frozenset(fields) if isinstance(fields, Mapping) and hasattr(obj, "__pydantic_extra__") else False
-    if len(_type_kinds) < 1024:
-        _type_kinds[cls] = kind
-    return kind
+        return remember(_type_kinds, cls, True)
+    fields = getattr(cls, "model_fields", None)
+    if isinstance(fields, Mapping) and hasattr(obj, "__pydantic_extra__"):
+        return remember(_type_kinds, cls, frozenset(fields))
+    return remember(_type_kinds, cls, False)
 
 
 def get(obj: Any, name: str) -> Any:
@@ -84,9 +95,7 @@ def _map_mode(obj: Any) -> int:
         mode = _NOT_MAPPED
     else:
         mode = _PYDANTIC
-    if len(_map_modes) < 1024:
-        _map_modes[cls] = mode
-    return mode
+    return remember(_map_modes, cls, mode)
 
 
 def field_map(obj: Any) -> Mapping[str, Any] | None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from llmotel.extract import content
-from llmotel.extract._access import MAX_IDENTIFIER, as_int, as_str, field_map, get
+from llmotel.extract._access import MAX_IDENTIFIER, as_int, as_str, field_map, get, remember
 from llmotel.extract.response import add_usage, usage_from
 from llmotel.records import LLMCall, StreamState
 
@@ -241,9 +241,7 @@ def reader_for(chunk: Any) -> ChunkReader:
         reader = _llama_index_chunk
     else:
         return _ignore  # not cached: a later chunk of this type may tell more
-    if len(_readers) < 256:
-        _readers[cls] = reader
-    return reader
+    return remember(_readers, cls, reader, 256)
 
 
 def _pydantic_with(obj: Any, name: str) -> bool:

@@ -10,7 +10,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from llmotel.extract import content
-from llmotel.extract._access import COMPACT_INT, MAX_COUNT, MAX_IDENTIFIER, as_str, count, field_map, get
+from llmotel.extract._access import (
+    COMPACT_INT,
+    MAX_COUNT,
+    MAX_IDENTIFIER,
+    as_str,
+    count,
+    field_map,
+    get,
+    remember,
+)
+from llmotel.extract._headers import header_attributes
 from llmotel.records import LLMCall, Usage
 
 
@@ -36,12 +46,7 @@ def usage_from(obj: Any) -> Usage | None:
         completion = get(obj, "completion_tokens")
     if prompt is not None or completion is not None:  # OpenAI chat / completions
         usage = Usage(count(prompt), count(completion))
-        details = get(obj, "prompt_tokens_details")
-        if details is not None:
-            usage.cache_read_input_tokens = count(get(details, "cached_tokens"))
-        details = get(obj, "completion_tokens_details")
-        if details is not None:
-            usage.reasoning_output_tokens = count(get(details, "reasoning_tokens"))
+        _add_details(usage, obj, "prompt_tokens_details", "completion_tokens_details")
         return usage if not usage.is_empty() else None
     uncached = count(get(obj, "input_tokens"))
     cache_read = count(get(obj, "cache_read_input_tokens"))
@@ -54,13 +59,19 @@ def usage_from(obj: Any) -> Usage | None:
             usage.input_tokens = count(uncached + (cache_read or 0) + (cache_creation or 0))
     else:  # Responses API / generic
         usage.input_tokens = uncached
-        details = get(obj, "input_tokens_details")
-        if details is not None:
-            usage.cache_read_input_tokens = count(get(details, "cached_tokens"))
-        details = get(obj, "output_tokens_details")
-        if details is not None:
-            usage.reasoning_output_tokens = count(get(details, "reasoning_tokens"))
+        _add_details(usage, obj, "input_tokens_details", "output_tokens_details")
     return usage if not usage.is_empty() else None
+
+
+def _add_details(usage: Usage, obj: Any, input_details: str, output_details: str) -> None:
+    """Cached input and reasoning output tokens from an OpenAI usage's two ``*_details`` objects
+    (chat: ``prompt_tokens_details``/``completion_tokens_details``; Responses API: ``input_``/``output_``)."""
+    details = get(obj, input_details)
+    if details is not None:
+        usage.cache_read_input_tokens = count(get(details, "cached_tokens"))
+    details = get(obj, output_details)
+    if details is not None:
+        usage.reasoning_output_tokens = count(get(details, "reasoning_tokens"))
 
 
 def add_usage(call: LLMCall, usage: Usage | None) -> None:
@@ -88,10 +99,8 @@ def _llama_shaped(response: Any) -> bool | None:
     fields = getattr(cls, "model_fields", None)
     if not isinstance(fields, Mapping):
         return None
-    known = ("raw" in fields or "additional_kwargs" in fields) and ("message" in fields or "text" in fields)
-    if len(_llama_shapes) < 1024:
-        _llama_shapes[cls] = known
-    return known
+    llama = ("raw" in fields or "additional_kwargs" in fields) and ("message" in fields or "text" in fields)
+    return remember(_llama_shapes, cls, llama)
 
 
 def read_response(call: LLMCall, response: Any, capture: bool) -> None:
@@ -285,8 +294,6 @@ HTTP_STATUS_CODE = "http.response.status_code"
 
 def read_error(call: LLMCall, exc: BaseException) -> None:
     """HTTP status and allow-listed response headers of an SDK error (``exc.response``)."""
-    from llmotel.extract.callbacks import header_attributes
-
     extra: dict[str, Any] = {}
     status = getattr(exc, "status_code", None)
     if type(status) is int and 100 <= status <= 599:

@@ -170,7 +170,7 @@ def record_response_headers(options: dict[str, Any], original: Any) -> WrapperFn
     anthropic): the allow-listed response headers (request id, rate limits) of an inference request
     go onto the active LLM span; other requests made under it (files, moderation) are not its own."""
     from llmotel.config import settings
-    from llmotel.extract.callbacks import header_attributes
+    from llmotel.extract._headers import header_attributes
     from llmotel.telemetry.spans import active_llm_span
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

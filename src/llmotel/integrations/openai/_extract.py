@@ -8,8 +8,8 @@ from typing import Any
 
 from llmotel.config import settings
 from llmotel.extract import Extractor
-from llmotel.extract._access import get
-from llmotel.extract.callbacks import header_attributes
+from llmotel.extract._access import get, remember
+from llmotel.extract._headers import header_attributes
 from llmotel.extract.request import server_of_url
 from llmotel.records import LLMCall
 
@@ -48,9 +48,8 @@ class OpenAIExtractor(Extractor):
         cls = type(result)
         raw_wrapper = _raw_wrappers.get(cls)
         if raw_wrapper is None:  # decided once per class: probing a pydantic model for a missing name is slow
-            raw_wrapper = callable(getattr(cls, "parse", None)) and isinstance(getattr(cls, "headers", None), property)
-            if len(_raw_wrappers) < 256:
-                _raw_wrappers[cls] = raw_wrapper
+            wraps = callable(getattr(cls, "parse", None)) and isinstance(getattr(cls, "headers", None), property)
+            raw_wrapper = remember(_raw_wrappers, cls, wraps, 256)
         parse = getattr(result, "parse", None) if raw_wrapper else None
         http = getattr(result, "http_response", None) if raw_wrapper else None
         if parse is not None and http is not None and callable(parse):  # with_raw_response wrappers
