@@ -89,16 +89,16 @@ async def aclient(sdk_tracing: bool, server: FakeAnthropic) -> AsyncIterator[ant
         yield sdk
 
 
-def patched_targets() -> list[tuple[Any, str]]:
-    return [
-        (messages_module.Messages, "create"),
-        (messages_module.AsyncMessages, "create"),
-        (messages_module.Messages, "stream"),
-        (messages_module.AsyncMessages, "stream"),
-        (base_client_module, "start_api_call_span"),
-        (base_client_module.SyncAPIClient, "_process_response"),
-        (base_client_module.AsyncAPIClient, "_process_response"),
-    ]
+PATCHED_TARGETS: list[tuple[Any, str]] = [
+    (messages_module.Messages, "create"),
+    (messages_module.AsyncMessages, "create"),
+    (messages_module.Messages, "stream"),
+    (messages_module.AsyncMessages, "stream"),
+    (base_client_module, "start_api_call_span"),
+    (base_client_module.SyncAPIClient, "_process_response"),
+    (base_client_module.AsyncAPIClient, "_process_response"),
+]
+"""What instrument() wraps (uninstrument() must restore each)."""
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def instrumented() -> Iterator[AnthropicInstrumentor]:
     assert instrumentor.is_instrumented_by_opentelemetry
     yield instrumentor
     instrumentor.uninstrument()
-    assert_unwrapped(patched_targets())
+    assert_unwrapped(PATCHED_TARGETS)
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def assert_traceparent_is(sdk_tracing: bool, server: FakeAnthropic, span: Readab
 
 
 def test_uninstrument_restores_the_exact_originals() -> None:
-    originals = {(owner, name): vars(owner)[name] for owner, name in patched_targets()}
+    originals = {(owner, name): vars(owner)[name] for owner, name in PATCHED_TARGETS}
     assert not any(isinstance(f, wrapt.FunctionWrapper) for f in originals.values()), "already instrumented"
     instrumentor = AnthropicInstrumentor()
     for _ in range(2):  # instrument -> uninstrument -> instrument again

@@ -23,6 +23,7 @@ import openai.resources.embeddings as embeddings_module
 import openai.resources.responses.responses as responses_module
 import pytest
 import wrapt
+from openai import _base_client
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
@@ -80,25 +81,23 @@ async def aclient(server: FakeOpenAI) -> AsyncIterator[openai.AsyncOpenAI]:
         yield sdk
 
 
-def patched_targets() -> list[tuple[Any, str]]:
-    from openai import _base_client
-
-    return [
-        (chat_module.Completions, "create"),
-        (chat_module.AsyncCompletions, "create"),
-        (completions_module.Completions, "create"),
-        (completions_module.AsyncCompletions, "create"),
-        (responses_module.Responses, "create"),
-        (responses_module.AsyncResponses, "create"),
-        (embeddings_module.Embeddings, "create"),
-        (embeddings_module.AsyncEmbeddings, "create"),
-        (_base_client.SyncAPIClient, "_process_response"),
-        (_base_client.AsyncAPIClient, "_process_response"),
-        (chat_helper_module.ChatCompletionStream, "close"),
-        (chat_helper_module.AsyncChatCompletionStream, "close"),
-        (responses_helper_module.ResponseStream, "close"),
-        (responses_helper_module.AsyncResponseStream, "close"),
-    ]
+PATCHED_TARGETS: list[tuple[Any, str]] = [
+    (chat_module.Completions, "create"),
+    (chat_module.AsyncCompletions, "create"),
+    (completions_module.Completions, "create"),
+    (completions_module.AsyncCompletions, "create"),
+    (responses_module.Responses, "create"),
+    (responses_module.AsyncResponses, "create"),
+    (embeddings_module.Embeddings, "create"),
+    (embeddings_module.AsyncEmbeddings, "create"),
+    (_base_client.SyncAPIClient, "_process_response"),
+    (_base_client.AsyncAPIClient, "_process_response"),
+    (chat_helper_module.ChatCompletionStream, "close"),
+    (chat_helper_module.AsyncChatCompletionStream, "close"),
+    (responses_helper_module.ResponseStream, "close"),
+    (responses_helper_module.AsyncResponseStream, "close"),
+]
+"""What instrument() wraps (uninstrument() must restore each)."""
 
 
 @pytest.fixture
@@ -115,7 +114,7 @@ def instrument() -> Iterator[Callable[..., OpenAIInstrumentor]]:
     yield do
     instrumentor.uninstrument()
     assert not instrumentor.is_instrumented_by_opentelemetry
-    assert_unwrapped(patched_targets())
+    assert_unwrapped(PATCHED_TARGETS)
 
 
 @pytest.fixture
@@ -206,7 +205,7 @@ STREAM_TEXTS: list[str | None] = ["", "Hello", " there", None]
 
 
 def test_uninstrument_restores_the_exact_original_functions(client: openai.OpenAI) -> None:
-    originals = {(owner, name): vars(owner)[name] for owner, name in patched_targets()}
+    originals = {(owner, name): vars(owner)[name] for owner, name in PATCHED_TARGETS}
     assert not any(isinstance(f, wrapt.FunctionWrapper) for f in originals.values()), "already instrumented"
     instrumentor = OpenAIInstrumentor()
     assert instrumentor is OpenAIInstrumentor()  # one instance per class
