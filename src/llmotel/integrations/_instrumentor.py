@@ -154,36 +154,3 @@ class PatchingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def applied_patches(self) -> list[str]:
         """``module:attribute`` of every patch in place now."""
         return [f"{getattr(a.parent, '__qualname__', a.parent)}.{a.name}" for a in self._applied]
-
-
-INFERENCE_PATHS = ("/chat/completions", "/completions", "/responses", "/embeddings", "/messages")
-"""Request paths whose response headers belong to the LLM span (not files, moderation, models...)."""
-
-
-def _is_inference_request(options: Any) -> bool:
-    url = getattr(options, "url", None)
-    return not isinstance(url, str) or url.rstrip("/").endswith(INFERENCE_PATHS)
-
-
-def record_response_headers(options: dict[str, Any], original: Any) -> WrapperFn:
-    """Patch factory for a Stainless SDK's ``_process_response(response=..., options=...)`` (openai,
-    anthropic): the allow-listed response headers (request id, rate limits) of an inference request
-    go onto the active LLM span; other requests made under it (files, moderation) are not its own."""
-    from llmotel.config import settings
-    from llmotel.extract._headers import header_attributes
-    from llmotel.telemetry.spans import active_llm_span
-
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        llm = active_llm_span()
-        if llm is not None and llm.recording and _is_inference_request(kwargs.get("options")):
-            try:
-                facts = header_attributes(
-                    getattr(kwargs.get("response"), "headers", None), settings().ratelimit_attributes
-                )
-                if facts:
-                    llm.call.extra = {**(llm.call.extra or {}), **facts}
-            except Exception as exc:
-                internal_error("response headers", exc)
-        return wrapped(*args, **kwargs)
-
-    return wrapper

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from llmotel.integrations._instrumentor import PatchingInstrumentor
@@ -33,6 +34,16 @@ def _load(path: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+def _instrumentors() -> Iterator[tuple[str, Any]]:
+    """(entry-point name, a new instrumentor) for each one whose module imports."""
+    for name, path in INSTRUMENTORS.items():
+        try:
+            instrumentor = _load(path)()
+        except ImportError:
+            continue
+        yield name, instrumentor
+
+
 def instrument(**options: Any) -> list[str]:
     """Instrument every supported library that is installed (and the ``LLMOTEL_INSTRUMENT`` classes).
 
@@ -41,11 +52,7 @@ def instrument(**options: Any) -> list[str]:
     not installed are skipped quietly. ``uninstrument()`` undoes it.
     """
     done = []
-    for name, path in INSTRUMENTORS.items():
-        try:
-            instrumentor = _load(path)()
-        except ImportError:
-            continue
+    for name, instrumentor in _instrumentors():
         if isinstance(instrumentor, PatchingInstrumentor) and not instrumentor.library_available():
             continue
         if name == "llmotel_configured" and not options.get("targets"):
@@ -62,11 +69,7 @@ def instrument(**options: Any) -> list[str]:
 def uninstrument() -> list[str]:
     """Undo ``instrument()``: every llmotel instrumentor that is instrumented is uninstrumented."""
     undone = []
-    for name, path in INSTRUMENTORS.items():
-        try:
-            instrumentor = _load(path)()
-        except ImportError:
-            continue
+    for name, instrumentor in _instrumentors():
         if instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.uninstrument()
             undone.append(name)

@@ -12,6 +12,8 @@ example with instrumentation suppressed) keep the SDK's own span.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import trace
@@ -20,10 +22,11 @@ from llmotel import semconv as sc
 from llmotel._safety import internal_error
 from llmotel.extract import Extractor
 from llmotel.extract.request import server_of_url
-from llmotel.integrations._instrumentor import Patch, PatchingInstrumentor, WrapperFn, record_response_headers
+from llmotel.integrations._instrumentor import Patch, PatchingInstrumentor, WrapperFn
+from llmotel.integrations._sdk import call_patch, call_spec, response_header_patches, sync_and_async
 from llmotel.records import LLMCall
 from llmotel.telemetry.spans import LLMSpan, inside_inference
-from llmotel.wrap.decorators import CallSpec, should_trace
+from llmotel.wrap.decorators import should_trace
 from llmotel.wrap.streams import AsyncStreamProxy, ObjectProxy, SyncStreamProxy
 
 PROVIDER = "anthropic"
@@ -53,24 +56,6 @@ EXTRACTOR = AnthropicExtractor()
 STREAM_HELPER_EXTRACTOR = _StreamHelperExtractor()
 
 
-def _spec(options: dict[str, Any], extractor: AnthropicExtractor = EXTRACTOR) -> CallSpec:
-    return CallSpec(
-        sc.OP_CHAT,
-        provider=PROVIDER,
-        extractor=extractor,
-        tracer_provider=options.get("tracer_provider"),
-        meter_provider=options.get("meter_provider"),
-    )
-
-
-def _create(is_async: bool) -> Any:
-    def factory(options: dict[str, Any], original: Any) -> WrapperFn:
-        spec = _spec(options)
-        return spec.async_wrapper if is_async else spec.call_wrapper
-
-    return factory
-
-
 class _StreamManagerProxy(ObjectProxy):
     """``messages.stream(...)``'s manager: the request happens on enter; the span ends on exit."""
 
@@ -88,24 +73,31 @@ class _StreamManagerProxy(ObjectProxy):
             self._self_llm_span.start_stream()
         self._self_stream = stream
 
-    def _self_exit(self) -> None:
-        if self._self_failed:
-            return
-        if self._self_llm_span.call.stream_state is None:
-            self._self_llm_span.start_stream()
-        self._self_llm_span.finish_stream("context_exit")
-
-    def __enter__(self) -> Any:
+    @contextmanager
+    def _self_entering(self) -> Iterator[None]:
+        """Around the manager's enter (the request): the span is current; a failure ends it."""
         llm_span: LLMSpan = self._self_llm_span
         token = llm_span.attach()
         try:
-            stream = self.__wrapped__.__enter__()
+            yield
         except BaseException as exc:
             llm_span.detach(token)
             self._self_failed = True
             llm_span.fail(exc)
             raise
         llm_span.detach(token)
+
+    def _self_finish(self, reason: str) -> None:
+        if self._self_failed:
+            return
+        llm_span: LLMSpan = self._self_llm_span
+        if llm_span.call.stream_state is None:
+            llm_span.start_stream()
+        llm_span.finish_stream(reason)
+
+    def __enter__(self) -> Any:
+        with self._self_entering():
+            stream = self.__wrapped__.__enter__()
         self._self_wrap_stream(stream, SyncStreamProxy)
         return stream
 
@@ -113,19 +105,11 @@ class _StreamManagerProxy(ObjectProxy):
         try:
             return self.__wrapped__.__exit__(*exc_info)
         finally:
-            self._self_exit()
+            self._self_finish("context_exit")
 
     async def __aenter__(self) -> Any:
-        llm_span: LLMSpan = self._self_llm_span
-        token = llm_span.attach()
-        try:
+        with self._self_entering():
             stream = await self.__wrapped__.__aenter__()
-        except BaseException as exc:
-            llm_span.detach(token)
-            self._self_failed = True
-            llm_span.fail(exc)
-            raise
-        llm_span.detach(token)
         self._self_wrap_stream(stream, AsyncStreamProxy)
         return stream
 
@@ -133,22 +117,17 @@ class _StreamManagerProxy(ObjectProxy):
         try:
             return await self.__wrapped__.__aexit__(*exc_info)
         finally:
-            self._self_exit()
+            self._self_finish("context_exit")
 
     def __del__(self) -> None:
         try:
-            if self._self_failed:
-                return
-            llm_span: LLMSpan = self._self_llm_span
-            if llm_span.call.stream_state is None:
-                llm_span.start_stream()
-            llm_span.finish_stream("garbage_collected")
+            self._self_finish("garbage_collected")
         except Exception:
             return
 
 
 def _stream_helper(options: dict[str, Any], original: Any) -> WrapperFn:
-    spec = _spec(options, STREAM_HELPER_EXTRACTOR)
+    spec = call_spec(options, sc.OP_CHAT, PROVIDER, STREAM_HELPER_EXTRACTOR)
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not should_trace():
@@ -187,13 +166,12 @@ _MESSAGES = "anthropic.resources.messages.messages"
 _CLIENT = "anthropic._base_client"
 
 PATCHES: tuple[Patch, ...] = (
-    Patch(_MESSAGES, "Messages.create", _create(is_async=False)),
-    Patch(_MESSAGES, "AsyncMessages.create", _create(is_async=True)),
-    Patch(_MESSAGES, "Messages.stream", _stream_helper),
-    Patch(_MESSAGES, "AsyncMessages.stream", _stream_helper),
+    *sync_and_async(_MESSAGES, "Messages.create", call_patch(sc.OP_CHAT, PROVIDER, EXTRACTOR)),
+    *sync_and_async(
+        _MESSAGES, "Messages.stream", lambda is_async: _stream_helper
+    ),  # plain methods; the async one returns an async manager
     Patch(_CLIENT, "start_api_call_span", _no_sdk_span_under_llmotel),
-    Patch(_CLIENT, "SyncAPIClient._process_response", record_response_headers),
-    Patch(_CLIENT, "AsyncAPIClient._process_response", record_response_headers),
+    *response_header_patches(_CLIENT),
 )
 
 

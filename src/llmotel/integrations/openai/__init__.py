@@ -12,13 +12,14 @@ The ``.stream(...)`` helpers (chat completions, Responses) read a traced stream;
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from llmotel import semconv as sc
-from llmotel.integrations._instrumentor import Patch, PatchingInstrumentor, WrapperFn, record_response_headers
+from llmotel.integrations._instrumentor import Patch, PatchingInstrumentor, WrapperFactory, WrapperFn
+from llmotel.integrations._sdk import Prepare, call_patch, response_header_patches, sync_and_async
 from llmotel.integrations.openai._extract import OpenAIExtractor, is_usage_only_chunk
 from llmotel.records import LLMCall
-from llmotel.wrap.decorators import CallSpec
 from llmotel.wrap.streams import AsyncStreamProxy, SyncStreamProxy
 
 EXTRACTOR = OpenAIExtractor()
@@ -36,22 +37,17 @@ def _inject_stream_usage(call: LLMCall, kwargs: dict[str, Any]) -> None:
     call.hide_chunk = is_usage_only_chunk
 
 
-def _call(operation: str, *, is_async: bool, stream_usage: bool = False) -> Any:
-    def factory(options: dict[str, Any], original: Any) -> WrapperFn:
-        inject = options.get("inject_stream_usage")
-        if inject is None:
-            inject = os.environ.get(STREAM_USAGE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-        spec = CallSpec(
-            operation,
-            provider="openai",
-            extractor=EXTRACTOR,
-            tracer_provider=options.get("tracer_provider"),
-            meter_provider=options.get("meter_provider"),
-            prepare=_inject_stream_usage if (inject and stream_usage) else None,
-        )
-        return spec.async_wrapper if is_async else spec.call_wrapper
+def _stream_usage(options: dict[str, Any]) -> Prepare | None:
+    """The ``prepare`` hook of the methods that stream with usage: ``_inject_stream_usage`` when
+    ``inject_stream_usage`` (or its environment variable) is on."""
+    inject = options.get("inject_stream_usage")
+    if inject is None:
+        inject = os.environ.get(STREAM_USAGE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    return _inject_stream_usage if inject else None
 
-    return factory
+
+def _call(operation: str, *, stream_usage: bool = False) -> Callable[[bool], WrapperFactory]:
+    return call_patch(operation, "openai", EXTRACTOR, _stream_usage if stream_usage else None)
 
 
 def _close_helper_stream(options: dict[str, Any], original: Any) -> WrapperFn:
@@ -92,21 +88,19 @@ _CLIENT = "openai._base_client"
 _CHAT_HELPER = "openai.lib.streaming.chat._completions"
 _RESPONSES_HELPER = "openai.lib.streaming.responses._responses"
 
+
+def _close_helper(is_async: bool) -> WrapperFactory:
+    return _aclose_helper_stream if is_async else _close_helper_stream
+
+
 PATCHES: tuple[Patch, ...] = (
-    Patch(_CHAT, "Completions.create", _call(sc.OP_CHAT, is_async=False, stream_usage=True)),
-    Patch(_CHAT, "AsyncCompletions.create", _call(sc.OP_CHAT, is_async=True, stream_usage=True)),
-    Patch(_COMPLETIONS, "Completions.create", _call(sc.OP_TEXT_COMPLETION, is_async=False, stream_usage=True)),
-    Patch(_COMPLETIONS, "AsyncCompletions.create", _call(sc.OP_TEXT_COMPLETION, is_async=True, stream_usage=True)),
-    Patch(_RESPONSES, "Responses.create", _call(sc.OP_CHAT, is_async=False)),
-    Patch(_RESPONSES, "AsyncResponses.create", _call(sc.OP_CHAT, is_async=True)),
-    Patch(_EMBEDDINGS, "Embeddings.create", _call(sc.OP_EMBEDDINGS, is_async=False)),
-    Patch(_EMBEDDINGS, "AsyncEmbeddings.create", _call(sc.OP_EMBEDDINGS, is_async=True)),
-    Patch(_CLIENT, "SyncAPIClient._process_response", record_response_headers),
-    Patch(_CLIENT, "AsyncAPIClient._process_response", record_response_headers),
-    Patch(_CHAT_HELPER, "ChatCompletionStream.close", _close_helper_stream),
-    Patch(_CHAT_HELPER, "AsyncChatCompletionStream.close", _aclose_helper_stream),
-    Patch(_RESPONSES_HELPER, "ResponseStream.close", _close_helper_stream),
-    Patch(_RESPONSES_HELPER, "AsyncResponseStream.close", _aclose_helper_stream),
+    *sync_and_async(_CHAT, "Completions.create", _call(sc.OP_CHAT, stream_usage=True)),
+    *sync_and_async(_COMPLETIONS, "Completions.create", _call(sc.OP_TEXT_COMPLETION, stream_usage=True)),
+    *sync_and_async(_RESPONSES, "Responses.create", _call(sc.OP_CHAT)),
+    *sync_and_async(_EMBEDDINGS, "Embeddings.create", _call(sc.OP_EMBEDDINGS)),
+    *response_header_patches(_CLIENT),
+    *sync_and_async(_CHAT_HELPER, "ChatCompletionStream.close", _close_helper),
+    *sync_and_async(_RESPONSES_HELPER, "ResponseStream.close", _close_helper),
 )
 
 

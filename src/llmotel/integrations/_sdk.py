@@ -1,0 +1,114 @@
+"""What the integrations of the Stainless-generated provider SDKs (openai, anthropic) share.
+
+Both SDKs have resource classes whose methods make the call (``Completions.create``,
+``Messages.create``, each with an ``Async...`` twin) and one client base module
+(``<sdk>._base_client``) whose ``SyncAPIClient`` / ``AsyncAPIClient._process_response`` sees every
+HTTP response. ``sync_and_async`` patches such a pair; ``call_patch`` is the patch factory of a
+method that makes one LLM call (``call_spec`` builds its ``CallSpec`` from ``instrument()``'s
+options); ``response_header_patches`` are the two client patches that put the allow-listed
+response headers (request id, processing time, rate limits) on the call's span.
+
+The factories run when a patch is applied, never per call (the installed wrappers are the
+``CallSpec``'s own methods); the header wrapper runs once per HTTP response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from llmotel._safety import internal_error
+from llmotel.extract import Extractor
+from llmotel.integrations._instrumentor import Patch, WrapperFactory, WrapperFn
+from llmotel.records import LLMCall
+from llmotel.wrap.decorators import CallSpec
+
+
+def call_spec(
+    options: dict[str, Any],
+    operation: str,
+    provider: str,
+    extractor: Extractor,
+    prepare: Prepare | None = None,
+) -> CallSpec:
+    """The span spec of one patched SDK method, with the providers given to ``instrument()``."""
+    return CallSpec(
+        operation,
+        provider=provider,
+        extractor=extractor,
+        tracer_provider=options.get("tracer_provider"),
+        meter_provider=options.get("meter_provider"),
+        prepare=prepare,
+    )
+
+
+Prepare = Callable[[LLMCall, dict[str, Any]], None]
+"""``CallSpec``'s ``prepare`` hook: run after the span started, before the call (may adjust kwargs)."""
+
+
+def sync_and_async(module: str, attribute: str, factory: Callable[[bool], WrapperFactory]) -> tuple[Patch, Patch]:
+    """``Class.method`` and its ``AsyncClass.method`` twin (how both SDKs name their async
+    resources and helpers), patched with ``factory(False)`` and ``factory(True)``."""
+    return Patch(module, attribute, factory(False)), Patch(module, f"Async{attribute}", factory(True))
+
+
+def call_patch(
+    operation: str,
+    provider: str,
+    extractor: Extractor,
+    prepare_for: Callable[[dict[str, Any]], Prepare | None] | None = None,
+) -> Callable[[bool], WrapperFactory]:
+    """For ``sync_and_async``: the patch factory of a method that makes one LLM call, traced by a
+    ``CallSpec`` (its ``call_wrapper``, or ``async_wrapper`` for the async twin);
+    ``prepare_for(options)`` picks its ``prepare`` hook from ``instrument()``'s options."""
+
+    def for_mode(is_async: bool) -> WrapperFactory:
+        def factory(options: dict[str, Any], original: Any) -> WrapperFn:
+            prepare = prepare_for(options) if prepare_for is not None else None
+            spec = call_spec(options, operation, provider, extractor, prepare)
+            return spec.async_wrapper if is_async else spec.call_wrapper
+
+        return factory
+
+    return for_mode
+
+
+INFERENCE_PATHS = ("/chat/completions", "/completions", "/responses", "/embeddings", "/messages")
+"""Request paths whose response headers belong to the LLM span (not files, moderation, models...)."""
+
+
+def _is_inference_request(options: Any) -> bool:
+    url = getattr(options, "url", None)
+    return not isinstance(url, str) or url.rstrip("/").endswith(INFERENCE_PATHS)
+
+
+def record_response_headers(options: dict[str, Any], original: Any) -> WrapperFn:
+    """Patch factory for a Stainless SDK's ``_process_response(response=..., options=...)`` (openai,
+    anthropic): the allow-listed response headers (request id, rate limits) of an inference request
+    go onto the active LLM span; other requests made under it (files, moderation) are not its own."""
+    from llmotel.config import settings
+    from llmotel.extract._headers import header_attributes
+    from llmotel.telemetry.spans import active_llm_span
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        llm = active_llm_span()
+        if llm is not None and llm.recording and _is_inference_request(kwargs.get("options")):
+            try:
+                facts = header_attributes(
+                    getattr(kwargs.get("response"), "headers", None), settings().ratelimit_attributes
+                )
+                if facts:
+                    llm.call.extra = {**(llm.call.extra or {}), **facts}
+            except Exception as exc:
+                internal_error("response headers", exc)
+        return wrapped(*args, **kwargs)
+
+    return wrapper
+
+
+def response_header_patches(client_module: str) -> tuple[Patch, Patch]:
+    """``record_response_headers`` on the sync and the async client of ``<sdk>._base_client``."""
+    return (
+        Patch(client_module, "SyncAPIClient._process_response", record_response_headers),
+        Patch(client_module, "AsyncAPIClient._process_response", record_response_headers),
+    )
