@@ -16,8 +16,9 @@ from llmotel.records import LLMCall, Usage
 AttributeValue = str | bool | int | float | list[str]
 
 
-def start_attributes(call: LLMCall) -> dict[str, Any]:
-    """Attributes known before the call is made (samplers see these)."""
+def _identity(call: LLMCall) -> dict[str, Any]:
+    """What the spans and the metrics both say of a call: operation, provider, requested model and
+    server (the start of both attribute sets)."""
     attrs: dict[str, Any] = {
         sc.GEN_AI_OPERATION_NAME: call.operation,
         sc.GEN_AI_PROVIDER_NAME: call.provider,
@@ -28,6 +29,12 @@ def start_attributes(call: LLMCall) -> dict[str, Any]:
         attrs[sc.SERVER_ADDRESS] = call.server_address
         if call.server_port is not None:
             attrs[sc.SERVER_PORT] = call.server_port
+    return attrs
+
+
+def start_attributes(call: LLMCall) -> dict[str, Any]:
+    """Attributes known before the call is made (samplers see these)."""
+    attrs = _identity(call)
     if call.stream:
         attrs[sc.GEN_AI_REQUEST_STREAM] = True
     if call.params:
@@ -62,16 +69,7 @@ def response_attributes(call: LLMCall, failed: bool = False) -> dict[str, Any]:
         attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = reasons if all(reasons) else [r or "error" for r in reasons]
     usage = call.usage
     if usage is not None:
-        if usage.input_tokens is not None:
-            attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
-        if usage.output_tokens is not None:
-            attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
-        if (
-            usage.cache_read_input_tokens is not None
-            or usage.cache_creation_input_tokens is not None
-            or usage.reasoning_output_tokens is not None
-        ):
-            usage_attributes(usage, attrs)
+        usage_attributes(usage, attrs)
     elif not failed:
         attrs[sc.LLMOTEL_USAGE_UNKNOWN] = True
     if call.extra:
@@ -81,18 +79,9 @@ def response_attributes(call: LLMCall, failed: bool = False) -> dict[str, Any]:
 
 def metric_attributes(call: LLMCall, error_type: str | None) -> dict[str, Any]:
     """The low-cardinality attributes of the GenAI client metrics."""
-    attrs: dict[str, Any] = {
-        sc.GEN_AI_OPERATION_NAME: call.operation,
-        sc.GEN_AI_PROVIDER_NAME: call.provider,
-    }
-    if call.request_model is not None:
-        attrs[sc.GEN_AI_REQUEST_MODEL] = call.request_model
+    attrs = _identity(call)
     if call.response_model is not None:
         attrs[sc.GEN_AI_RESPONSE_MODEL] = call.response_model
-    if call.server_address is not None:
-        attrs[sc.SERVER_ADDRESS] = call.server_address
-        if call.server_port is not None:
-            attrs[sc.SERVER_PORT] = call.server_port
     if error_type is not None:
         attrs[sc.ERROR_TYPE] = error_type
     return attrs

@@ -28,6 +28,13 @@ TOKEN_BUCKETS = (
 )
 
 
+def _seconds(meter: Meter, name: str, description: str) -> Histogram:
+    """A histogram of durations in seconds, with the semconv's advisory duration buckets."""
+    return meter.create_histogram(
+        name, unit="s", description=description, explicit_bucket_boundaries_advisory=DURATION_BUCKETS
+    )
+
+
 class GenAIMetrics:
     """The four GenAI client histograms, created once per meter."""
 
@@ -41,29 +48,20 @@ class GenAIMetrics:
         self.pending: Any = None
         """The API's proxy instrument while no meter provider has resolved it (set by ``active``):
         the per-call check is then one attribute read, until a provider is set."""
-        self.duration: Histogram = meter.create_histogram(
-            sc.METRIC_OPERATION_DURATION,
-            unit="s",
-            description="GenAI operation duration",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-        )
+        self.duration = _seconds(meter, sc.METRIC_OPERATION_DURATION, "GenAI operation duration")
         self.token_usage: Histogram = meter.create_histogram(
             sc.METRIC_TOKEN_USAGE,
             unit="{token}",
             description="Number of input and output tokens used",
             explicit_bucket_boundaries_advisory=[float(b) for b in TOKEN_BUCKETS],
         )
-        self.time_to_first_chunk: Histogram = meter.create_histogram(
-            sc.METRIC_TIME_TO_FIRST_CHUNK,
-            unit="s",
-            description="Time from the request to the first chunk of a streamed response",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        self.time_to_first_chunk = _seconds(
+            meter, sc.METRIC_TIME_TO_FIRST_CHUNK, "Time from the request to the first chunk of a streamed response"
         )
-        self.time_per_output_chunk: Histogram = meter.create_histogram(
+        self.time_per_output_chunk = _seconds(
+            meter,
             sc.METRIC_TIME_PER_OUTPUT_CHUNK,
-            unit="s",
-            description="Time between consecutive chunks of a streamed response (mean per stream)",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+            "Time between consecutive chunks of a streamed response (mean per stream)",
         )
 
     def active(self) -> bool:
