@@ -67,6 +67,7 @@ __all__ = [
     "current_chain_run",
     "current_context",
     "current_span",
+    "current_span_stand_in",
     "detach_context",
     "instrumentation_enabled",
     "reset_context",
@@ -155,6 +156,13 @@ def span_context(span: trace.Span, base: Context | None = None) -> Context:
 def current_span(ctx: Context | None = None) -> trace.Span:
     """The current span of ``ctx`` (default: the current context)."""
     return trace.get_current_span(ctx)
+
+
+def current_span_stand_in() -> trace.Span | None:
+    """A non-recording span carrying the current span's context (``None`` without a valid one):
+    what an SDK that insists on starting its own span gets instead, so it propagates our trace."""
+    context = trace.get_current_span().get_span_context()
+    return trace.NonRecordingSpan(context) if context.is_valid else None
 
 
 # --- chain key ----------------------------------------------------------------

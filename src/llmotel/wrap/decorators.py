@@ -15,13 +15,9 @@ import inspect
 import io
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 import wrapt
-from opentelemetry import metrics as otel_metrics
-from opentelemetry import trace
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context, get_current
-from opentelemetry.trace.propagation import _SPAN_KEY
 
 from llmotel import semconv as sc
 from llmotel._safety import internal_error
@@ -29,6 +25,10 @@ from llmotel.extract import DEFAULT_EXTRACTOR, Extractor
 from llmotel.extract._access import as_str
 from llmotel.extract.request import infer_provider
 from llmotel.records import LLMCall
+from llmotel.telemetry.context import LEGACY_SUPPRESS_KEY as _LEGACY_SUPPRESS_KEY
+from llmotel.telemetry.context import SPAN_KEY as _SPAN_KEY
+from llmotel.telemetry.context import SUPPRESS_KEY as _SUPPRESS_INSTRUMENTATION_KEY
+from llmotel.telemetry.context import Context, instrumentation_enabled
 from llmotel.telemetry.spans import (
     INFERENCE_SPAN_KEY,
     LLMSpan,
@@ -40,14 +40,16 @@ from llmotel.telemetry.spans import (
 )
 from llmotel.wrap.streams import AsyncStreamProxy, SyncStreamProxy
 
+if TYPE_CHECKING:
+    from opentelemetry import metrics as otel_metrics
+    from opentelemetry import trace
+
 F = TypeVar("F", bound=Callable[..., Any])
-_LEGACY_SUPPRESS_KEY = "suppress_instrumentation"
 
 
 def is_instrumentation_enabled() -> bool:
     """False under ``suppress_instrumentation()`` (both the current and the legacy context keys)."""
-    ctx = get_current()
-    return not (ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_LEGACY_SUPPRESS_KEY))
+    return instrumentation_enabled()
 
 
 def trace_decision(ctx: Context | None = None) -> Any:
@@ -191,39 +193,34 @@ class CallSpec:
 
     def call_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """Plain function: one span around the call, or a stream proxy if it returns an iterator."""
-        ctx = current_context()
-        outer: Any = ctx.get(INFERENCE_SPAN_KEY)
-        if (
-            (outer is not None and outer.span is ctx.get(_SPAN_KEY))
-            or ctx.get(_SUPPRESS_INSTRUMENTATION_KEY)
-            or ctx.get(_LEGACY_SUPPRESS_KEY)
-        ):  # ``trace_decision``, inlined: nested directly in our own span (fold), or suppressed
-            decision = trace_decision(ctx)
-            result = wrapped(*args, **kwargs)
-            if decision is not False:
-                self._fold(decision, result)
-            return result
-        active = self.begin(instance, args, kwargs, ctx)
+        active, token = self._enter(instance, args, kwargs)
         if active is None:
-            return wrapped(*args, **kwargs)
-        token = attach_context(active.context)
+            return self._untraced(token, wrapped(*args, **kwargs))
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            detach_context(token)
-            active.fail(exc)
+            _failed(active, token, exc)
             raise
-        try:
-            reset_context(token)
-        except Exception:  # logged by the API; never raised
-            detach_context(token)
-        if _stream_kinds.get(type(result)) == _NOT_STREAM and self.stream is not True:  # the usual case
-            active.end(result)
-            return result
-        return _finish(active, result, self.stream)
+        return self._exit(active, token, result)
 
     async def async_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """Coroutine function: one span around the awaited call, or a stream proxy for its result."""
+        active, token = self._enter(instance, args, kwargs)
+        if active is None:
+            return self._untraced(token, await wrapped(*args, **kwargs))
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _failed(active, token, exc)
+            raise
+        return self._exit(active, token, result)
+
+    # The two wrappers above are shells around these three: the logic of a call, written once.
+
+    def _enter(self, instance: Any, args: Any, kwargs: Any) -> tuple[LLMSpan | None, Any]:
+        """Before the call: ``(llm_span, token)``, the span started and made current (``token``
+        restores the context); or ``(None, decision)``: call through untraced, then
+        ``_untraced(decision, result)``."""
         ctx = current_context()
         outer: Any = ctx.get(INFERENCE_SPAN_KEY)
         if (
@@ -231,21 +228,20 @@ class CallSpec:
             or ctx.get(_SUPPRESS_INSTRUMENTATION_KEY)
             or ctx.get(_LEGACY_SUPPRESS_KEY)
         ):  # ``trace_decision``, inlined: nested directly in our own span (fold), or suppressed
-            decision = trace_decision(ctx)
-            result = await wrapped(*args, **kwargs)
-            if decision is not False:
-                self._fold(decision, result)
-            return result
+            return None, trace_decision(ctx)
         active = self.begin(instance, args, kwargs, ctx)
         if active is None:
-            return await wrapped(*args, **kwargs)
-        token = attach_context(active.context)
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            detach_context(token)
-            active.fail(exc)
-            raise
+            return None, False
+        return active, attach_context(active.context)
+
+    def _untraced(self, decision: Any, result: Any) -> Any:
+        """After an untraced call: a call nested directly in our own span folds into it."""
+        if decision is not False:
+            self._fold(decision, result)
+        return result
+
+    def _exit(self, active: LLMSpan, token: Any, result: Any) -> Any:
+        """After the call returned: restore the context, end the span, or proxy a returned stream."""
         try:
             reset_context(token)
         except Exception:  # logged by the API; never raised
@@ -277,12 +273,7 @@ class CallSpec:
         except BaseException as exc:
             active.fail(exc)
             raise
-        try:
-            return proxy(generator, active)
-        except Exception as exc:  # could not proxy: the generator as it is, span ended
-            internal_error("stream proxy", exc)
-            active.end(None)
-            return generator
+        return _proxied(proxy, generator, active)
 
     def generator_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         """Generator function: the generator is returned inside a stream proxy."""
@@ -318,14 +309,24 @@ def _finish(active: LLMSpan, result: Any, stream: bool | None = None) -> Any:
     if kind == _NOT_STREAM:
         active.end(result)
         return result
+    return _proxied(SyncStreamProxy if kind == _SYNC_STREAM else AsyncStreamProxy, result, active)
+
+
+def _proxied(proxy: type, stream: Any, active: LLMSpan) -> Any:
+    """``stream`` inside a ``proxy`` that ends ``active`` with it; if it cannot be proxied, the
+    stream as it is, its span ended."""
     try:
-        if kind == _SYNC_STREAM:
-            return SyncStreamProxy(result, active)
-        return AsyncStreamProxy(result, active)
-    except Exception as exc:  # could not proxy: return the stream as it is, span ended
+        return proxy(stream, active)
+    except Exception as exc:
         internal_error("stream proxy", exc)
         active.end(None)
-        return result
+        return stream
+
+
+def _failed(active: LLMSpan, token: Any, exc: BaseException) -> None:
+    """The call raised: restore the context, end the span with the error."""
+    detach_context(token)
+    active.fail(exc)
 
 
 def _decorator(operation: str, func: Any, options: dict[str, Any]) -> Any:
@@ -338,21 +339,34 @@ def _decorator(operation: str, func: Any, options: dict[str, Any]) -> Any:
     return decorate(func)
 
 
-@overload
-def trace_chat(func: F) -> F: ...
-@overload
-def trace_chat(
-    func: None = None,
-    *,
-    provider: str | None = ...,
-    model: ModelOption = ...,
-    operation: str | None = ...,
-    name: str | None = ...,
-    extractor: Extractor | None = ...,
-    tracer_provider: trace.TracerProvider | None = ...,
-    meter_provider: otel_metrics.MeterProvider | None = ...,
-    stream: bool | None = ...,
-) -> Callable[[F], F]: ...
+class TraceDecorator(Protocol):
+    """The type of ``trace_chat`` and ``trace_completion``: used bare (``@trace_chat``) or with
+    options (``@trace_chat(provider="openai")``), it returns the decorated callable's own type."""
+
+    @overload
+    def __call__(self, func: F) -> F: ...
+    @overload
+    def __call__(
+        self,
+        func: None = None,
+        *,
+        provider: str | None = ...,
+        model: ModelOption = ...,
+        operation: str | None = ...,
+        name: str | None = ...,
+        extractor: Extractor | None = ...,
+        tracer_provider: trace.TracerProvider | None = ...,
+        meter_provider: otel_metrics.MeterProvider | None = ...,
+        stream: bool | None = ...,
+    ) -> Callable[[F], F]: ...
+
+
+def _trace_decorator(func: Callable[..., Any]) -> TraceDecorator:
+    """``func`` unchanged, typed as a ``TraceDecorator`` (the overloads, written once)."""
+    return func
+
+
+@_trace_decorator
 def trace_chat(func: Any = None, **options: Any) -> Any:
     """Trace each call of the decorated chat function/method as one GenAI ``chat`` span.
 
@@ -373,21 +387,7 @@ def trace_chat(func: Any = None, **options: Any) -> Any:
     return _decorator(sc.OP_CHAT, func, options)
 
 
-@overload
-def trace_completion(func: F) -> F: ...
-@overload
-def trace_completion(
-    func: None = None,
-    *,
-    provider: str | None = ...,
-    model: ModelOption = ...,
-    operation: str | None = ...,
-    name: str | None = ...,
-    extractor: Extractor | None = ...,
-    tracer_provider: trace.TracerProvider | None = ...,
-    meter_provider: otel_metrics.MeterProvider | None = ...,
-    stream: bool | None = ...,
-) -> Callable[[F], F]: ...
+@_trace_decorator
 def trace_completion(func: Any = None, **options: Any) -> Any:
     """Trace each call as one GenAI ``text_completion`` span; same options as ``trace_chat``."""
     return _decorator(sc.OP_TEXT_COMPLETION, func, options)

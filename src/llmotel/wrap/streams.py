@@ -10,11 +10,18 @@ Exit paths and how the span ends (stop reason): exhausted (``exhausted``), ``clo
 (``garbage_collected``), producer raised (``error``, status ERROR), task cancelled (``cancelled``).
 The span is attached as current only while the producer runs (inside ``next()``), never across a
 ``yield`` to the consumer.
+
+One implementation, thin sync/async shells: what both kinds share (state, start, finalizer) is in
+``_StreamProxy``; how a stream stops is decided once, by ``_stopped``; the wrapped stream's own
+methods (``send``, ``throw``, ``close``, context exit and their async forms) run inside
+``_Attached``. The shells differ only in ``def``/``async def``, ``next``/``await``. The one place
+logic is written per kind is the per-chunk read (the ``_self_stepper`` closures, and ``for`` loops
+over SDK streams): it is the hottest path there is, and a shared helper would cost a Python call per
+chunk.
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Iterator
 from types import AsyncGeneratorType, GeneratorType
@@ -31,18 +38,55 @@ else:
     ObjectProxy = wrapt.ObjectProxy
 
 
-class SyncStreamProxy(ObjectProxy):
-    """A synchronous iterator/generator/SDK stream whose reads are traced.
+def _stopped(llm_span: LLMSpan, exc: BaseException, end: type[BaseException], token: object = None) -> None:
+    """A read raised ``exc``: end the span, ``exhausted`` if ``exc`` is the stream's ``end``
+    (``StopIteration`` / ``StopAsyncIteration``), else closed, cancelled or failed. ``token``: the
+    context attached for the read, restored first."""
+    if token is not None:
+        detach_context(token)
+    if isinstance(exc, end):
+        llm_span.finish_stream("exhausted")
+    else:
+        llm_span.stream_stopped(exc)
 
-    A generator gets ``SyncGeneratorProxy``, which attaches the span around each step: code runs
-    inside ``next()`` only for generators (user producers). An SDK stream object just decodes its
-    response, so its ``next()`` is the leanest path: no context switch per chunk.
+
+class _Attached:
+    """``with _Attached(...)``: the span is current while one of the wrapped stream's own methods
+    runs (``send``/``throw``, ``close``, context exit, and their async forms: the block may
+    ``await``); on the way out the context is restored and the span ends if the stream did.
+
+    ``ends_as``: the span ends with this stop reason however the block leaves (``close()``, exit).
+    Otherwise (``send``/``throw``) it ends only if the block raised, as a read does (``_stopped``,
+    with ``end`` the stream's end-of-stream exception).
     """
 
+    __slots__ = ("_end", "_ends_as", "_llm_span", "_token")
+
+    def __init__(self, llm_span: LLMSpan, end: type[BaseException] = StopIteration, ends_as: str | None = None) -> None:
+        self._llm_span = llm_span
+        self._end = end
+        self._ends_as = ends_as
+
+    def __enter__(self) -> None:
+        self._token = attach_context(self._llm_span.context)
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if self._ends_as is not None:
+            detach_context(self._token)
+            self._llm_span.finish_stream(self._ends_as)
+        elif exc is not None:
+            _stopped(self._llm_span, exc, self._end, self._token)
+        else:
+            detach_context(self._token)
+
+
+class _StreamProxy(ObjectProxy):
+    """What the sync and async proxies share: the span (started as a stream here), the read
+    closure (``_self_stepper``, per kind) and the finalizer."""
+
     def __new__(cls, wrapped: Any, llm_span: LLMSpan) -> Any:
-        if cls is SyncStreamProxy and type(wrapped) is GeneratorType:
-            cls = SyncGeneratorProxy
-        return super().__new__(cls)
+        # a generator (a user's producer) gets the proxy that makes the span current while it runs
+        return super().__new__(_PRODUCER_PROXIES.get((cls, type(wrapped)), cls))
 
     def __init__(self, wrapped: Any, llm_span: LLMSpan) -> None:
         super().__init__(wrapped)
@@ -52,19 +96,40 @@ class SyncStreamProxy(ObjectProxy):
 
     @staticmethod
     def _self_stepper(wrapped: Any, llm_span: LLMSpan, hide: Any) -> Callable[[], Any]:
-        """``next()``'s body as a closure made once per stream: reading the proxy's own attributes
-        goes through wrapt's attribute hook (about 0.1-0.2 µs each), so ``__next__`` reads one."""
+        """``next()``'s (``__anext__``'s) body as a closure made once per stream: reading the proxy's
+        own attributes goes through wrapt's attribute hook (about 0.1-0.2 µs each), so the read
+        method reads one. It returns the next chunk the caller sees: chunks ``hide`` says are
+        internal (read for their facts, see ``LLMSpan.hidden_chunk``) are skipped."""
+        raise NotImplementedError
+
+    def __del__(self) -> None:
+        try:
+            self._self_llm_span.finish_stream("garbage_collected")
+        except Exception as exc:  # never raise from a finalizer
+            try:
+                internal_error("stream finalizer", exc)
+            except Exception:
+                return
+
+
+class SyncStreamProxy(_StreamProxy):
+    """A synchronous iterator/generator/SDK stream whose reads are traced.
+
+    A generator gets ``SyncGeneratorProxy``, which attaches the span around each step: code runs
+    inside ``next()`` only for generators (user producers). An SDK stream object just decodes its
+    response, so its ``next()`` is the leanest path: no context switch per chunk.
+    """
+
+    @staticmethod
+    def _self_stepper(wrapped: Any, llm_span: LLMSpan, hide: Any) -> Callable[[], Any]:
         count = llm_span.chunk
 
         def step() -> Any:
             while True:
                 try:
                     chunk = next(wrapped)
-                except StopIteration:
-                    llm_span.finish_stream("exhausted")
-                    raise
                 except BaseException as exc:
-                    llm_span.finish_stream(_stop_reason(exc), exc)
+                    _stopped(llm_span, exc, StopIteration)
                     raise
                 if hide is not None and hide(chunk):
                     llm_span.hidden_chunk(chunk)
@@ -107,7 +172,7 @@ class SyncStreamProxy(ObjectProxy):
         except GeneratorExit:  # the loop was left: the stream itself goes on
             raise
         except BaseException as exc:
-            llm_span.finish_stream(_stop_reason(exc), exc)
+            _stopped(llm_span, exc, StopIteration)
             raise
         llm_span.finish_stream("exhausted")
 
@@ -124,30 +189,15 @@ class SyncStreamProxy(ObjectProxy):
 
     def _self_step(self, method: Any, *args: Any) -> Any:
         llm_span: LLMSpan = self._self_llm_span
-        token = llm_span.attach()
-        try:
+        with _Attached(llm_span, StopIteration):
             chunk = method(*args)
-        except StopIteration:
-            llm_span.detach(token)
-            llm_span.finish_stream("exhausted")
-            raise
-        except BaseException as exc:
-            llm_span.detach(token)
-            llm_span.finish_stream(_stop_reason(exc), exc)
-            raise
-        llm_span.detach(token)
         llm_span.chunk(chunk)
         return chunk
 
     def close(self) -> Any:
         """Close the stream and end its span (an early stop is not an error)."""
-        llm_span: LLMSpan = self._self_llm_span
-        token = llm_span.attach()
-        try:
+        with _Attached(self._self_llm_span, ends_as="closed"):
             return self.__wrapped__.close()
-        finally:
-            llm_span.detach(token)
-            llm_span.finish_stream("closed")
 
     def __enter__(self) -> SyncStreamProxy:
         enter = getattr(self.__wrapped__, "__enter__", None)
@@ -156,7 +206,7 @@ class SyncStreamProxy(ObjectProxy):
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
-        try:
+        with _Attached(self._self_llm_span, ends_as="context_exit"):
             exit_ = getattr(self.__wrapped__, "__exit__", None)
             if exit_ is not None:
                 return exit_(exc_type, exc, tb)
@@ -164,17 +214,6 @@ class SyncStreamProxy(ObjectProxy):
             if close is not None:
                 close()
             return None
-        finally:
-            self._self_llm_span.finish_stream("context_exit")
-
-    def __del__(self) -> None:
-        try:
-            self._self_llm_span.finish_stream("garbage_collected")
-        except Exception as exc:  # never raise from a finalizer
-            try:
-                internal_error("stream finalizer", exc)
-            except Exception:
-                return
 
 
 class SyncGeneratorProxy(SyncStreamProxy):
@@ -193,13 +232,8 @@ class SyncGeneratorProxy(SyncStreamProxy):
                 token = attach_context(context)
                 try:
                     chunk = next(wrapped)
-                except StopIteration:
-                    detach_context(token)
-                    llm_span.finish_stream("exhausted")
-                    raise
                 except BaseException as exc:
-                    detach_context(token)
-                    llm_span.finish_stream(_stop_reason(exc), exc)
+                    _stopped(llm_span, exc, StopIteration, token)
                     raise
                 try:
                     reset_context(token)
@@ -214,35 +248,22 @@ class SyncGeneratorProxy(SyncStreamProxy):
         return step
 
 
-class AsyncStreamProxy(ObjectProxy):
+class AsyncStreamProxy(_StreamProxy):
     """An async iterator/async generator/SDK async stream whose reads are traced (an async
     generator gets ``AsyncGeneratorProxy``: see ``SyncStreamProxy``)."""
 
-    def __new__(cls, wrapped: Any, llm_span: LLMSpan) -> Any:
-        if cls is AsyncStreamProxy and type(wrapped) is AsyncGeneratorType:
-            cls = AsyncGeneratorProxy
-        return super().__new__(cls)
-
-    def __init__(self, wrapped: Any, llm_span: LLMSpan) -> None:
-        super().__init__(wrapped)
-        self._self_llm_span = llm_span
-        llm_span.start_stream()
-        self._self_anext = self._self_stepper(wrapped, llm_span, llm_span.call.hide_chunk)
+    _self_next: Callable[[], Awaitable[Any]]
 
     @staticmethod
     def _self_stepper(wrapped: Any, llm_span: LLMSpan, hide: Any) -> Callable[[], Awaitable[Any]]:
-        """``__anext__``'s body, made once per stream (see ``SyncStreamProxy._self_stepper``)."""
         count = llm_span.chunk
 
         async def step() -> Any:
             while True:
                 try:
                     chunk = await wrapped.__anext__()
-                except StopAsyncIteration:
-                    llm_span.finish_stream("exhausted")
-                    raise
                 except BaseException as exc:
-                    llm_span.finish_stream(_stop_reason(exc), exc)
+                    _stopped(llm_span, exc, StopAsyncIteration)
                     raise
                 if hide is not None and hide(chunk):
                     llm_span.hidden_chunk(chunk)
@@ -256,7 +277,7 @@ class AsyncStreamProxy(ObjectProxy):
         return self
 
     def __anext__(self) -> Awaitable[Any]:
-        return self._self_anext()
+        return self._self_next()
 
     async def asend(self, value: Any) -> Any:
         """Async generator ``asend``, traced like ``__anext__``."""
@@ -268,34 +289,19 @@ class AsyncStreamProxy(ObjectProxy):
 
     async def _self_astep(self, method: Any, *args: Any) -> Any:
         llm_span: LLMSpan = self._self_llm_span
-        token = llm_span.attach()
-        try:
+        with _Attached(llm_span, StopAsyncIteration):
             chunk = await method(*args)
-        except StopAsyncIteration:
-            llm_span.detach(token)
-            llm_span.finish_stream("exhausted")
-            raise
-        except BaseException as exc:
-            llm_span.detach(token)
-            llm_span.finish_stream(_stop_reason(exc), exc)
-            raise
-        llm_span.detach(token)
         llm_span.chunk(chunk)
         return chunk
 
     async def aclose(self) -> Any:
         """Close the stream (``aclose()`` of a generator, ``close()`` of an SDK stream), end the span."""
-        llm_span: LLMSpan = self._self_llm_span
-        token = llm_span.attach()
-        try:
+        with _Attached(self._self_llm_span, ends_as="closed"):
             closer = getattr(self.__wrapped__, "aclose", None) or self.__wrapped__.close
             result = closer()
             if inspect.isawaitable(result):
                 result = await result
             return result
-        finally:
-            llm_span.detach(token)
-            llm_span.finish_stream("closed")
 
     def close(self) -> Any:
         """``close()`` as the wrapped stream defines it (SDK async streams make it a coroutine)."""
@@ -318,7 +324,7 @@ class AsyncStreamProxy(ObjectProxy):
         return self
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
-        try:
+        with _Attached(self._self_llm_span, ends_as="context_exit"):
             exit_ = getattr(self.__wrapped__, "__aexit__", None)
             if exit_ is not None:
                 return await exit_(exc_type, exc, tb)
@@ -326,17 +332,6 @@ class AsyncStreamProxy(ObjectProxy):
             if closer is not None:
                 await closer()
             return None
-        finally:
-            self._self_llm_span.finish_stream("context_exit")
-
-    def __del__(self) -> None:
-        try:
-            self._self_llm_span.finish_stream("garbage_collected")
-        except Exception as exc:  # never raise from a finalizer
-            try:
-                internal_error("stream finalizer", exc)
-            except Exception:
-                return
 
 
 class AsyncGeneratorProxy(AsyncStreamProxy):
@@ -352,13 +347,8 @@ class AsyncGeneratorProxy(AsyncStreamProxy):
                 token = attach_context(context)
                 try:
                     chunk = await wrapped.__anext__()
-                except StopAsyncIteration:
-                    detach_context(token)
-                    llm_span.finish_stream("exhausted")
-                    raise
                 except BaseException as exc:
-                    detach_context(token)
-                    llm_span.finish_stream(_stop_reason(exc), exc)
+                    _stopped(llm_span, exc, StopAsyncIteration, token)
                     raise
                 try:
                     reset_context(token)
@@ -373,9 +363,8 @@ class AsyncGeneratorProxy(AsyncStreamProxy):
         return step
 
 
-def _stop_reason(exc: BaseException) -> str:
-    if isinstance(exc, asyncio.CancelledError):
-        return "cancelled"
-    if isinstance(exc, GeneratorExit):
-        return "closed"
-    return "error"
+_PRODUCER_PROXIES: dict[tuple[type, type], type] = {
+    (SyncStreamProxy, GeneratorType): SyncGeneratorProxy,
+    (AsyncStreamProxy, AsyncGeneratorType): AsyncGeneratorProxy,
+}
+"""(proxy asked for, type of the wrapped stream) -> the proxy made instead."""

@@ -16,8 +16,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from opentelemetry import trace
-
 from llmotel import semconv as sc
 from llmotel._safety import internal_error
 from llmotel.extract import Extractor
@@ -25,6 +23,7 @@ from llmotel.extract.request import server_of_url
 from llmotel.integrations._instrumentor import Patch, PatchingInstrumentor, WrapperFn
 from llmotel.integrations._sdk import call_patch, call_spec, response_header_patches, sync_and_async
 from llmotel.records import LLMCall
+from llmotel.telemetry.context import current_span_stand_in
 from llmotel.telemetry.spans import LLMSpan, inside_inference
 from llmotel.wrap.decorators import should_trace
 from llmotel.wrap.streams import AsyncStreamProxy, ObjectProxy, SyncStreamProxy
@@ -155,8 +154,7 @@ def _no_sdk_span_under_llmotel(options: dict[str, Any], original: Any) -> Wrappe
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if inside_inference():
-            context = trace.get_current_span().get_span_context()
-            return trace.NonRecordingSpan(context) if context.is_valid else None
+            return current_span_stand_in()
         return wrapped(*args, **kwargs)
 
     return wrapper
