@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from opentelemetry import metrics, trace
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -65,11 +67,16 @@ TRACER_PROVIDER.add_span_processor(SECRET_SCANNER)
 TRACER_PROVIDER.add_span_processor(SimpleSpanProcessor(EXPORTER))
 trace.set_tracer_provider(TRACER_PROVIDER)
 metrics.set_meter_provider(MeterProvider(metric_readers=[METRIC_READER]))
+LOG_EXPORTER = InMemoryLogRecordExporter()
+LOGGER_PROVIDER = LoggerProvider(resource=Resource.create({"service.name": "llmotel-tests"}))
+LOGGER_PROVIDER.add_log_record_processor(SimpleLogRecordProcessor(LOG_EXPORTER))
+_logs.set_logger_provider(LOGGER_PROVIDER)
 
 
 @pytest.fixture(autouse=True)
 def _clean_state() -> Iterator[None]:
     EXPORTER.clear()
+    LOG_EXPORTER.clear()
     METRIC_READER.get_metrics_data()  # drain what earlier tests recorded
     _COLLECTED.clear()
     config.reload_settings()
@@ -83,6 +90,12 @@ def _clean_state() -> Iterator[None]:
 @pytest.fixture
 def exporter() -> InMemorySpanExporter:
     return EXPORTER
+
+
+@pytest.fixture
+def log_exporter() -> InMemoryLogRecordExporter:
+    """The log records (GenAI details events) the global LoggerProvider exported in this test."""
+    return LOG_EXPORTER
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ PUBLIC_API = [
     "__version__",
     "callbacks",
     "configure",
+    "conversation",
     "instrument",
     "internal_error_counts",
     "llm_chat_callback",

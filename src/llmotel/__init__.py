@@ -21,6 +21,7 @@ from llmotel.export.setup import configure
 from llmotel.extract import Extractor
 from llmotel.integrations.registry import instrument, uninstrument
 from llmotel.records import LLMCall, StreamState, Usage
+from llmotel.telemetry.conversation import conversation
 from llmotel.wrap.decorators import llm_chat_callback, llm_completion_callback, trace_chat, trace_completion
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "__version__",
     "callbacks",
     "configure",
+    "conversation",
     "instrument",
     "internal_error_counts",
     "llm_chat_callback",

@@ -6,11 +6,25 @@ that changes its environment before instrumenting).
 
 Standard variables:
     OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
-        Content capture switch. ``true``/``1``/``span_only``/``span_and_event`` record prompts and
-        completions on spans; anything else (the default) records none. ``event_only`` is accepted
-        but llmotel has no log-event output yet, so it records no content and says so once.
+        Where prompts and completions are recorded (case-insensitive): ``NO_CONTENT`` (the default;
+        also ``false``/``0``/unset) nowhere; ``SPAN_ONLY`` (also ``true``/``1``) on spans;
+        ``EVENT_ONLY`` on the ``gen_ai.client.inference.operation.details`` log events only;
+        ``SPAN_AND_EVENT`` on both. The details events are emitted in the two event modes (with
+        content) and never otherwise, unless ``OTEL_INSTRUMENTATION_GENAI_EMIT_EVENT`` says so.
+        Any other value records no content and logs one warning.
+    OTEL_INSTRUMENTATION_GENAI_EMIT_EVENT
+        ``true``/``false``: emit the details log event per call, or not, whatever the content mode
+        (events emitted in a span mode carry no content). Unset: on in the two event modes.
+    OTEL_SEMCONV_STABILITY_OPT_IN
+        With ``gen_ai_latest_experimental`` among its comma-separated values, llmotel also records
+        the newest attribute names where the conventions renamed one and backends still read the
+        old (today: ``gen_ai.usage.cache_write.input_tokens`` next to
+        ``gen_ai.usage.cache_creation.input_tokens``). Nothing is removed or renamed by it.
 
 llmotel variables:
+    LLMOTEL_EVENTS_UNSAMPLED
+        ``true`` also emits the details log events of calls whose span is not sampled (default off:
+        an unsampled call costs no event, and events stay a subset of the traces).
     LLMOTEL_CONTENT_MAX_LENGTH
         Maximum length, in characters, of one content attribute (default 16384; 0 = no limit).
         Truncation keeps the JSON valid.
@@ -40,6 +54,9 @@ from dataclasses import dataclass
 _log = logging.getLogger("llmotel")
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+EMIT_EVENT_ENV = "OTEL_INSTRUMENTATION_GENAI_EMIT_EVENT"
+SEMCONV_OPT_IN_ENV = "OTEL_SEMCONV_STABILITY_OPT_IN"
+EVENTS_UNSAMPLED_ENV = "LLMOTEL_EVENTS_UNSAMPLED"
 CONTENT_MAX_LENGTH_ENV = "LLMOTEL_CONTENT_MAX_LENGTH"
 STREAM_CHUNK_EVENTS_ENV = "LLMOTEL_STREAM_CHUNK_EVENTS"
 MODEL_ATTRIBUTES_MAX_ENV = "LLMOTEL_MODEL_ATTRIBUTES_MAX"
@@ -48,7 +65,28 @@ RATELIMIT_ATTRIBUTES_ENV = "LLMOTEL_RATELIMIT_ATTRIBUTES"
 STRICT_ENV = "LLMOTEL_STRICT"
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
-_CAPTURE_ON = frozenset({"1", "true", "yes", "on", "span_only", "span_and_event"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+NO_CONTENT = "NO_CONTENT"
+SPAN_ONLY = "SPAN_ONLY"
+EVENT_ONLY = "EVENT_ONLY"
+SPAN_AND_EVENT = "SPAN_AND_EVENT"
+CONTENT_MODES = (NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT)
+"""The values of ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``."""
+
+
+def content_mode(raw: str | None) -> str | None:
+    """The content mode a raw variable value means (``None``: not a valid value)."""
+    value = (raw or "").strip()
+    upper = value.upper()
+    if upper in CONTENT_MODES:
+        return upper
+    lower = value.lower()
+    if not lower or lower in _FALSE:
+        return NO_CONTENT
+    if lower in _TRUE:
+        return SPAN_ONLY
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +94,15 @@ class Settings:
     """llmotel's configuration, read once from the environment."""
 
     capture_content: bool = False
+    """Content on spans (``SPAN_ONLY``, ``SPAN_AND_EVENT``, ``true``)."""
+    content_mode: str = NO_CONTENT
+    event_content: bool = False
+    """Content on the details log events (``EVENT_ONLY``, ``SPAN_AND_EVENT``)."""
+    emit_events: bool = False
+    """The details log event is emitted per call."""
+    events_unsampled: bool = False
+    latest_semconv: bool = False
+    """``OTEL_SEMCONV_STABILITY_OPT_IN`` includes ``gen_ai_latest_experimental``."""
     content_max_length: int = 16384
     stream_chunk_events: int = 10
     model_attributes_max: int = 24
@@ -88,14 +135,25 @@ def _bool(name: str, default: bool) -> bool:
 
 def read_settings() -> Settings:
     """Build ``Settings`` from the current environment."""
-    capture_raw = os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower()
-    if capture_raw == "event_only":
+    raw = os.environ.get(CAPTURE_CONTENT_ENV, "")
+    mode = content_mode(raw)
+    if mode is None:
         _log.warning(
-            "llmotel: %s=event_only: llmotel records content on spans only; no content is recorded",
+            "llmotel: %s=%r is not one of %s; no content is recorded",
             CAPTURE_CONTENT_ENV,
+            raw,
+            ", ".join(CONTENT_MODES),
         )
+        mode = NO_CONTENT
+    event_content = mode in (EVENT_ONLY, SPAN_AND_EVENT)
+    opt_in = {v.strip().lower() for v in os.environ.get(SEMCONV_OPT_IN_ENV, "").split(",")}
     return Settings(
-        capture_content=capture_raw in _CAPTURE_ON,
+        capture_content=mode in (SPAN_ONLY, SPAN_AND_EVENT),
+        content_mode=mode,
+        event_content=event_content,
+        emit_events=_bool(EMIT_EVENT_ENV, event_content),
+        events_unsampled=_bool(EVENTS_UNSAMPLED_ENV, False),
+        latest_semconv="gen_ai_latest_experimental" in opt_in,
         content_max_length=_int(CONTENT_MAX_LENGTH_ENV, 16384),
         stream_chunk_events=_int(STREAM_CHUNK_EVENTS_ENV, 10),
         model_attributes_max=_int(MODEL_ATTRIBUTES_MAX_ENV, 24),

@@ -90,6 +90,9 @@ class LLMCall:
     server_port: int | None = None
     model_config: dict[str, Scalar] | None = None
     span_name: str | None = None
+    conversation_id: str | None = None
+    """``gen_ai.conversation.id``: given by the application (``llmotel.conversation``) or the
+    framework/request; never invented."""
 
     input_messages: list[dict[str, Any]] | None = None
     system_instructions: list[dict[str, Any]] | None = None
@@ -170,3 +173,6 @@ class Chain:
     agent: bool = False
     provider: str | None = None
     attributes: Mapping[str, Any] | None = None
+    conversation_id: str | None = None
+    """The conversation the framework says the run belongs to (a LangChain ``thread_id``): set on
+    the run and every GenAI span inside it."""

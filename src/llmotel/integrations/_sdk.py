@@ -38,6 +38,7 @@ def call_spec(
         extractor=extractor,
         tracer_provider=options.get("tracer_provider"),
         meter_provider=options.get("meter_provider"),
+        logger_provider=options.get("logger_provider"),
         prepare=prepare,
     )
 

@@ -49,6 +49,7 @@ def _factory(operation: str) -> Any:
             provider=options.get("provider"),
             tracer_provider=options.get("tracer_provider"),
             meter_provider=options.get("meter_provider"),
+            logger_provider=options.get("logger_provider"),
         )
         return spec.wrapper_for(original)
 

@@ -37,6 +37,8 @@ def start_attributes(call: LLMCall) -> dict[str, Any]:
     attrs = _identity(call)
     if call.stream:
         attrs[sc.GEN_AI_REQUEST_STREAM] = True
+    if call.conversation_id is not None:
+        attrs[sc.GEN_AI_CONVERSATION_ID] = call.conversation_id
     if call.params:
         attrs |= call.params  # (``|=``: no argument parsing, unlike ``update``)
     return attrs

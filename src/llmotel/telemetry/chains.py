@@ -24,6 +24,7 @@ from llmotel.telemetry.context import (
     RunMap,
     attach_context,
     chain_context,
+    conversation_in,
     current_chain_run,
     detach_context,
 )
@@ -76,10 +77,13 @@ class ChainRun:
             attrs[sc.GEN_AI_WORKFLOW_NAME] = name
         if spec.attributes:
             attrs.update(spec.attributes)
+        conversation = spec.conversation_id or conversation_in(parent)
+        if conversation is not None:
+            attrs[sc.GEN_AI_CONVERSATION_ID] = conversation
         self.span = self.tracer.start_span(
             f"{operation} {name}" if name else operation, context=parent, kind=SpanKind.INTERNAL, attributes=attrs
         )
-        self.context = chain_context(self, self.span, parent)
+        self.context = chain_context(self, self.span, parent, spec.conversation_id)
         """The context the chain's children start in."""
         self.tools = ToolSpans(self.tracer)
         self._lock = threading.Lock()

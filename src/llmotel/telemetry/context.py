@@ -4,7 +4,8 @@
   ``context.attach``/``detach``, reaching the default runtime ``ContextVar`` directly on the hot
   paths (every call, every stream chunk).
 - **Keys**: ``INFERENCE_SPAN_KEY`` (the LLM span a call runs under: de-duplication and callback
-  routing) and ``CHAIN_RUN_KEY`` (the chain run), with the contexts built from them.
+  routing), ``CHAIN_RUN_KEY`` (the chain run) and ``CONVERSATION_KEY`` (the conversation id), with
+  the contexts built from them.
 - **Attachments**, for the framework bridges (LangChain callbacks, LlamaIndex dispatcher spans):
   a run's context is made current in the ``contextvars.Context`` its start callback ran in, and
   undone by ``Attachment.release`` wherever its end callback runs, see below.
@@ -53,6 +54,7 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 
 __all__ = [
     "CHAIN_RUN_KEY",
+    "CONVERSATION_KEY",
     "INFERENCE_SPAN_KEY",
     "LEGACY_SUPPRESS_KEY",
     "SPAN_KEY",
@@ -63,6 +65,7 @@ __all__ = [
     "RunMap",
     "attach_context",
     "chain_context",
+    "conversation_in",
     "current_attachment",
     "current_chain_run",
     "current_context",
@@ -85,6 +88,8 @@ INFERENCE_SPAN_KEY = otel_context.create_key("opentelemetry.genai.inference_span
 """Context key holding the ``LLMSpan`` a call runs under (de-duplication, callback routing)."""
 CHAIN_RUN_KEY = otel_context.create_key("llmotel.chain_run")
 """Context key holding the ``ChainRun`` (chain span) the code runs under."""
+CONVERSATION_KEY = otel_context.create_key("llmotel.conversation_id")
+"""Context key holding the ``gen_ai.conversation.id`` the code runs under (``llmotel.conversation``)."""
 
 
 # --- primitives -----------------------------------------------------------------------------
@@ -168,12 +173,23 @@ def current_span_stand_in() -> trace.Span | None:
 # --- chain key ----------------------------------------------------------------
 
 
-def chain_context(run: object, span: trace.Span, base: Context | None = None) -> Context:
-    """``base`` (default: current) with ``span`` current and ``run`` as the chain run."""
+def chain_context(
+    run: object, span: trace.Span, base: Context | None = None, conversation: str | None = None
+) -> Context:
+    """``base`` (default: current) with ``span`` current and ``run`` as the chain run (and
+    ``conversation``, when given, as the conversation id of everything inside)."""
     ctx = Context(base if base is not None else current_context())
     dict.__setitem__(ctx, _SPAN_KEY, span)
     dict.__setitem__(ctx, CHAIN_RUN_KEY, run)
+    if conversation is not None:
+        dict.__setitem__(ctx, CONVERSATION_KEY, conversation)
     return ctx
+
+
+def conversation_in(ctx: Context | None = None) -> str | None:
+    """The conversation id ``ctx`` (default: the current context) carries, if any."""
+    value = (ctx if ctx is not None else current_context()).get(CONVERSATION_KEY)
+    return value if isinstance(value, str) else None
 
 
 def current_chain_run(ctx: Context | None = None) -> Any:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from time import perf_counter_ns, time_ns
 from typing import Any
 
+from opentelemetry import _logs as otel_logs
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
@@ -26,6 +27,7 @@ from llmotel.records import LLMCall, Usage, span_name
 from llmotel.telemetry import attributes as attrs_
 from llmotel.telemetry.context import (
     CHAIN_RUN_KEY,
+    CONVERSATION_KEY,
     INFERENCE_SPAN_KEY,
     SPAN_KEY,
     Context,
@@ -37,6 +39,7 @@ from llmotel.telemetry.context import (
 from llmotel.telemetry.errors import bounded_text, record_error, safe_str
 from llmotel.telemetry.events import EVENT_LOCK
 from llmotel.telemetry.extractor import CallExtractor
+from llmotel.telemetry.log_events import details_attributes, emit_details
 from llmotel.telemetry.metrics import GenAIMetrics
 from llmotel.telemetry.streaming import StreamingSpan
 
@@ -125,16 +128,19 @@ Request = tuple[Any, tuple[Any, ...], Mapping[str, Any]]
 class Telemetry:
     """Tracer and metric instruments for one pair of providers (the global ones by default)."""
 
-    __slots__ = ("metrics", "tracer")
+    __slots__ = ("logger", "metrics", "tracer")
 
     def __init__(
         self,
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: otel_metrics.MeterProvider | None = None,
+        logger_provider: otel_logs.LoggerProvider | None = None,
     ) -> None:
         self.tracer = tracer_for(tracer_provider)
         meter = otel_metrics.get_meter(INSTRUMENTATION_NAME, __version__, meter_provider, schema_url=SCHEMA_URL)
         self.metrics = GenAIMetrics(meter)
+        # the global provider's logger is a proxy until one is set, then forwards to it
+        self.logger = otel_logs.get_logger(INSTRUMENTATION_NAME, __version__, logger_provider, schema_url=SCHEMA_URL)
 
     def start(
         self, call: LLMCall, extractor: CallExtractor, request: Request, parent: Context | None = None
@@ -155,10 +161,12 @@ class LLMSpan(StreamingSpan):
         "call",
         "capture",
         "context",
+        "events",
         "extractor",
         "marker",
         "recording",
         "span",
+        "span_content",
         "telemetry",
     )
 
@@ -174,6 +182,9 @@ class LLMSpan(StreamingSpan):
     ) -> None:
         """Start the span for ``call`` (a child of ``parent``, default the current context)."""
         base = parent if parent is not None else current_context()
+        conversation: Any = base.get(CONVERSATION_KEY)
+        if conversation is not None and call.conversation_id is None:
+            call.conversation_id = conversation
         self.span = span = telemetry.tracer.start_span(
             span_name(call), context=base, kind=SpanKind.CLIENT, attributes=attrs_.start_attributes(call)
         )
@@ -196,31 +207,44 @@ class LLMSpan(StreamingSpan):
         self._pending: dict[str, Any] | None = None
         self._settings = s = SettingsHolder.current or settings()
         self.recording = recording = span.is_recording()
-        self.capture = capture = recording and s.capture_content
-        if recording and (
-            capture
-            or (
-                s.model_attributes_max
-                and instance is not None
-                and extractor.reads_model_config
-                and type(instance) not in extractor.no_config
-            )
+        # ``span_content``: content on the span; ``events``: a details event at the end;
+        # ``capture``: content is read at all (for the span, the event or both)
+        self.span_content = span_content = recording and s.capture_content
+        self.events = events = s.emit_events and (recording or s.events_unsampled)
+        self.capture = capture = span_content or (events and s.event_content)
+        if capture or (
+            recording
+            and s.model_attributes_max
+            and instance is not None
+            and extractor.reads_model_config
+            and type(instance) not in extractor.no_config
         ):
             try:
                 pending: dict[str, Any] = {}
-                if s.model_attributes_max and extractor.reads_model_config:
+                if recording and s.model_attributes_max and extractor.reads_model_config:
                     config = extractor.model_config(instance, s.model_attributes_max)
                     if config:
                         call.model_config = config
                         pending.update(config)
                 if capture:
                     extractor.input_content(call, instance, args, kwargs)
-                    pending.update(attrs_.content_attributes(call, s.content_max_length, output=False))
+                    if span_content:
+                        pending.update(attrs_.content_attributes(call, self.content_limit(), output=False))
                 if pending:
                     self._pending = pending  # set with the response attributes: one SDK call, not two
             except Exception as exc:
                 internal_error("request extraction", exc)
         self._start_ns = perf_counter_ns()  # durations: a monotonic clock (never the wall clock)
+
+    def content_limit(self) -> int:
+        """The longest content attribute the span takes: ``LLMOTEL_CONTENT_MAX_LENGTH``, or the
+        SDK's span attribute length limit when smaller (the SDK would cut our JSON mid-way)."""
+        ours = self._settings.content_max_length
+        limits = getattr(self.span, "_limits", None)
+        sdk = getattr(limits, "max_span_attribute_length", None)
+        if isinstance(sdk, int) and sdk > 0 and (ours <= 0 or sdk < ours):
+            return sdk
+        return ours
 
     # --- context -------------------------------------------------------------------------------
 
@@ -283,9 +307,9 @@ class LLMSpan(StreamingSpan):
                         attrs |= extra
                 except Exception as internal:
                     internal_error("response attributes", internal)
-                if self.capture and exc is None:
+                if self.span_content and exc is None:
                     try:  # content that cannot be serialized loses only the content
-                        attrs.update(attrs_.content_attributes(call, self._settings.content_max_length, output=True))
+                        attrs.update(attrs_.content_attributes(call, self.content_limit(), output=True))
                     except Exception as internal:
                         internal_error("output content", internal)
                 if error is not None:
@@ -295,6 +319,8 @@ class LLMSpan(StreamingSpan):
                     record_error(span, exc)
         finally:
             span.end()
+        if self.events:
+            self._emit_details(error)
         if self._run is not None:
             self._run.llm_finished(self)
         metrics = self.telemetry.metrics
@@ -312,12 +338,21 @@ class LLMSpan(StreamingSpan):
                 metrics.record(
                     attrs_.metric_attributes(call, error),
                     (end_ns - self._start_ns) / 1e9,
-                    call.usage if exc is None else None,
+                    call.usage,  # a failed call's too, when the provider reported it
                     ttfc,
                     tpoc,
                 )
             except Exception as internal:
                 internal_error("metrics", internal)
+
+    def _emit_details(self, error: str | None) -> None:
+        """The call's ``gen_ai.client.inference.operation.details`` log event (never raises)."""
+        s = self._settings
+        try:
+            attributes = details_attributes(self.call, error, s.event_content, s.content_max_length)
+            emit_details(self.telemetry.logger, self.context, attributes)
+        except Exception as exc:
+            internal_error("log event", exc)
 
     # --- callbacks ---------------------------------------------------------------------------
 

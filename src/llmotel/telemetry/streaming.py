@@ -55,6 +55,7 @@ class StreamingSpan:
     span: trace.Span
     recording: bool
     capture: bool
+    span_content: bool
     _done: bool
     _pending: dict[str, Any] | None
     _settings: Settings
@@ -248,7 +249,7 @@ class StreamingSpan:
                 samples = [*body[::k], samples[-1]]
         reasons = self.call.finish_reasons
         final_reason = next((r for r in reversed(reasons) if r), None) if reasons else None
-        capture = self.capture
+        capture = self.span_content
         span = self.span
         for index, event_ns, text in samples:
             event: dict[str, Any] = {

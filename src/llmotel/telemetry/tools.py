@@ -20,7 +20,7 @@ from llmotel import semconv as sc
 from llmotel.config import settings
 from llmotel.records import ToolCall
 from llmotel.telemetry.attributes import bounded_json
-from llmotel.telemetry.context import Context, span_context
+from llmotel.telemetry.context import Context, conversation_in, span_context
 from llmotel.telemetry.errors import record_error, safe_str, set_error_status, set_ok_status
 from llmotel.telemetry.events import add_event
 
@@ -62,6 +62,9 @@ class ToolRun:
             attrs[sc.GEN_AI_TOOL_DESCRIPTION] = tool.description[:_DESCRIPTION_MAX]
         if attributes:
             attrs.update(attributes)
+        conversation = conversation_in(parent)
+        if conversation is not None:
+            attrs[sc.GEN_AI_CONVERSATION_ID] = conversation
         if capture and tool.arguments is not None:
             attrs[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = content_json(tool.arguments)
         self.span = span = tracer.start_span(

@@ -41,6 +41,7 @@ from llmotel.telemetry.spans import (
 from llmotel.wrap.streams import AsyncStreamProxy, SyncStreamProxy
 
 if TYPE_CHECKING:
+    from opentelemetry import _logs as otel_logs
     from opentelemetry import metrics as otel_metrics
     from opentelemetry import trace
 
@@ -128,6 +129,7 @@ class CallSpec:
         extractor: Extractor | None = None,
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: otel_metrics.MeterProvider | None = None,
+        logger_provider: otel_logs.LoggerProvider | None = None,
         prepare: Callable[[LLMCall, dict[str, Any]], None] | None = None,
         stream: bool | None = None,
     ) -> None:
@@ -144,8 +146,8 @@ class CallSpec:
             raise TypeError(f"extractor= takes an llmotel.Extractor instance, not {type(extractor).__name__}")
         self.extractor = extractor or DEFAULT_EXTRACTOR
         self._telemetry = (
-            Telemetry(tracer_provider, meter_provider)
-            if tracer_provider is not None or meter_provider is not None
+            Telemetry(tracer_provider, meter_provider, logger_provider)
+            if tracer_provider is not None or meter_provider is not None or logger_provider is not None
             else None
         )
 
@@ -357,6 +359,7 @@ class TraceDecorator(Protocol):
         extractor: Extractor | None = ...,
         tracer_provider: trace.TracerProvider | None = ...,
         meter_provider: otel_metrics.MeterProvider | None = ...,
+        logger_provider: otel_logs.LoggerProvider | None = ...,
         stream: bool | None = ...,
     ) -> Callable[[F], F]: ...
 
@@ -379,7 +382,8 @@ def trace_chat(func: Any = None, **options: Any) -> Any:
       ``model_name`` / ``metadata.model_name``.
     - ``operation``: ``gen_ai.operation.name`` (default ``chat``); ``name``: span name override.
     - ``extractor``: an ``llmotel.Extractor`` subclass instance mapping your own types.
-    - ``tracer_provider`` / ``meter_provider``: use these instead of the global providers.
+    - ``tracer_provider`` / ``meter_provider`` / ``logger_provider``: use these instead of the
+      global providers (the logger provider receives the GenAI details log events).
     - ``stream``: a returned generator, SDK stream or other iterator is traced to its end by
       default (``None``); ``False`` ends the span when the call returns; ``True`` traces any
       returned iterator. Strings, mappings, files and ``unittest.mock`` objects are never streams.

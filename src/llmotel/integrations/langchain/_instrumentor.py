@@ -83,6 +83,7 @@ class LangChainInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         options: dict[str, Any] = {
             "tracer_provider": kwargs.get("tracer_provider"),
             "meter_provider": kwargs.get("meter_provider"),
+            "logger_provider": kwargs.get("logger_provider"),
         }
         for name in ("chain_spans", "attach_context", "max_runs"):
             if name in kwargs:

@@ -41,6 +41,7 @@ from llmotel.wrap.decorators import default_telemetry
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
     from langchain_core.outputs import ChatGenerationChunk, GenerationChunk, LLMResult
+    from opentelemetry._logs import LoggerProvider
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import TracerProvider
 
@@ -95,6 +96,7 @@ class LlmotelCallbackHandler(EventCallbacks, BaseCallbackHandler):
         self,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
+        logger_provider: LoggerProvider | None = None,
         *,
         chain_spans: ChainSpans = "all",
         attach_context: bool = True,
@@ -103,10 +105,10 @@ class LlmotelCallbackHandler(EventCallbacks, BaseCallbackHandler):
         super().__init__()
         if chain_spans not in ("all", "named"):
             raise ValueError(f"chain_spans must be 'all' or 'named', not {chain_spans!r}")
-        if tracer_provider is None and meter_provider is None:
+        if tracer_provider is None and meter_provider is None and logger_provider is None:
             self._telemetry = default_telemetry()
         else:
-            self._telemetry = Telemetry(tracer_provider, meter_provider)
+            self._telemetry = Telemetry(tracer_provider, meter_provider, logger_provider)
         self._tracer = self._telemetry.tracer
         self._extractor = LangChainExtractor()
         self.chain_spans: ChainSpans = chain_spans

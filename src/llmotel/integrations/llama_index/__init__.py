@@ -89,6 +89,7 @@ from llmotel.integrations.llama_index._extract import ABANDONED
 
 if TYPE_CHECKING:
     from llama_index.core.instrumentation import Dispatcher  # type: ignore[attr-defined]
+    from opentelemetry._logs import LoggerProvider
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import TracerProvider
 
@@ -115,6 +116,7 @@ def attach(
     dispatcher: Dispatcher | None = None,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
+    logger_provider: LoggerProvider | None = None,
     *,
     extractor: Extractor | None = None,
 ) -> LlmotelSpanHandler:
@@ -125,7 +127,7 @@ def attach(
     """
     from llmotel.integrations.llama_index import _handlers
 
-    return _handlers.install(dispatcher, (tracer_provider, meter_provider), extractor)
+    return _handlers.install(dispatcher, (tracer_provider, meter_provider, logger_provider), extractor)
 
 
 def detach() -> bool:
@@ -174,7 +176,7 @@ class LlamaIndexInstrumentor(PatchingInstrumentor):
         with cls._li_lock:
             cls._li_generation += 1
             generation = cls._li_generation
-        options = {k: kwargs.get(k) for k in ("tracer_provider", "meter_provider", "extractor")}
+        options = {k: kwargs.get(k) for k in ("tracer_provider", "meter_provider", "logger_provider", "extractor")}
 
         def on_import(module: Any) -> None:
             # Hooks cannot be unregistered: one from an instrument() undone since is stale.

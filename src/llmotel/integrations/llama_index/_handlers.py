@@ -22,10 +22,11 @@ from llmotel.telemetry.spans import Telemetry
 from llmotel.wrap.decorators import default_telemetry
 
 if TYPE_CHECKING:
+    from opentelemetry._logs import LoggerProvider
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import TracerProvider
 
-Providers = tuple["TracerProvider | None", "MeterProvider | None"]
+Providers = tuple["TracerProvider | None", "MeterProvider | None", "LoggerProvider | None"]
 
 __all__ = ["LlmotelEventHandler", "LlmotelSpanHandler", "attached", "detach", "install"]
 
@@ -149,7 +150,7 @@ class _Installed:
 
 
 def install(target: Dispatcher | None, providers: Providers, extractor: Extractor | None) -> LlmotelSpanHandler:
-    """``llmotel.integrations.llama_index.attach``: ``providers`` is (tracer provider, meter provider)."""
+    """``llmotel.integrations.llama_index.attach``: ``providers`` is (tracer, meter, logger provider)."""
     with _Installed.lock:
         current = _Installed.span_handler
         if current is not None:
@@ -167,7 +168,7 @@ def install(target: Dispatcher | None, providers: Providers, extractor: Extracto
                 h for h in target.event_handlers if isinstance(h, LlmotelEventHandler) and h.bridge is present.bridge
             )
             return present
-        telemetry = default_telemetry() if providers == (None, None) else Telemetry(*providers)
+        telemetry = default_telemetry() if not any(providers) else Telemetry(*providers)
         bridge = Bridge(telemetry, extractor)
         span_handler = LlmotelSpanHandler(bridge)
         event_handler = LlmotelEventHandler(bridge)
