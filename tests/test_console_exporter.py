@@ -1,4 +1,4 @@
-"""ConsoleTraceExporter: real SDK spans printed as trees."""
+"""ConsoleTraceExporter: real SDK spans printed as trees, with their log records (ConsoleLogExporter)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 from opentelemetry import trace
+from opentelemetry._logs import LogRecord
 from opentelemetry.context import Context
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExportResult, SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
@@ -21,7 +24,7 @@ from opentelemetry.util.types import AttributeValue
 
 from llmotel import internal_error_counts, semconv
 from llmotel._safety import InternalError
-from llmotel.export.console import ConsoleTraceExporter, format_trace
+from llmotel.export.console import ConsoleLogExporter, ConsoleTraceExporter, format_trace
 
 T0 = 1_700_000_000_000_000_000
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -607,3 +610,233 @@ def test_concurrent_exports_are_serialised_and_blocks_whole() -> None:
         assert header.startswith("trace ")
         assert child_line == f"└─ {name}.child  1ms"
     s.provider.shutdown()
+
+
+# --- log records (the GenAI details events) under their span -----------------------------------
+
+INPUT = [
+    {"role": "system", "parts": [{"type": "text", "content": "be brief"}]},
+    {"role": "user", "parts": [{"type": "text", "content": "What is\nthe weather?"}]},
+]
+OUTPUT = [
+    {
+        "role": "assistant",
+        "parts": [{"type": "tool_call", "id": "c1", "name": "weather", "arguments": {"city": "Paris"}}],
+        "finish_reason": "tool_call",
+    }
+]
+
+
+class LogSetup(Setup):
+    """A console exporter fed spans by a SimpleSpanProcessor (or a batch one) and log records by
+    its paired log exporter behind a SimpleLogRecordProcessor, as ``configure()`` wires them."""
+
+    def __init__(self, *, batch: bool = False, max_log_records: int = 1000, width: int | None = None) -> None:
+        self.out = io.StringIO()
+        self.exporter = ConsoleTraceExporter(out=self.out, color=False, width=width, max_log_records=max_log_records)
+        processor = BatchSpanProcessor(self.exporter) if batch else SimpleSpanProcessor(self.exporter)
+        self.provider = make_provider(processor)
+        self.tracer = self.provider.get_tracer("tests")
+        self.logger_provider = LoggerProvider(shutdown_on_exit=False)
+        self.logger_provider.add_log_record_processor(SimpleLogRecordProcessor(self.exporter.log_exporter()))
+        self.logger = self.logger_provider.get_logger("llmotel")
+
+    def emit(self, span: Span | None, attributes: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        context = trace.set_span_in_context(span) if span is not None else Context()
+        fields: dict[str, Any] = {"event_name": semconv.EVENT_INFERENCE_DETAILS, **kwargs}
+        self.logger.emit(LogRecord(context=context, attributes=attributes, **fields))
+
+    def shutdown(self) -> None:
+        self.provider.shutdown()
+        self.logger_provider.shutdown()
+
+
+@pytest.fixture
+def logs() -> Iterator[LogSetup]:
+    s = LogSetup()
+    yield s
+    s.shutdown()
+
+
+def details(span: Span | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        semconv.GEN_AI_OPERATION_NAME: semconv.OP_CHAT,
+        semconv.GEN_AI_INPUT_MESSAGES: INPUT,
+        semconv.GEN_AI_OUTPUT_MESSAGES: OUTPUT,
+        **extra,
+    }
+
+
+def test_log_record_printed_under_its_span(logs: LogSetup) -> None:
+    root = start(logs.tracer, "agent", 0)
+    chat = start(logs.tracer, "chat gpt-4o", 1, root)
+    logs.emit(chat, details(), body=None)
+    chat.end(end_time=at(11))
+    tool = start(logs.tracer, "tool", 12, root)
+    tool.end(end_time=at(13))
+    assert logs.out.getvalue() == ""  # held with its span until the trace is printed
+    root.end(end_time=at(20))
+    assert logs.lines() == [
+        f"trace {short_id(root)}  svc-test",
+        "agent  20ms",
+        "├─ chat gpt-4o  10ms",
+        "│     event gen_ai.client.inference.operation.details",
+        "│       in      system: be brief | user: What is the weather?",
+        '│       out     assistant: →weather({"city":"Paris"})  [tool_call]',
+        "└─ tool  1ms",
+    ]
+
+
+def test_log_record_correlated_by_ids_with_a_batch_span_processor() -> None:
+    # The record reaches the console at once; its span later, from the batch processor's thread.
+    s = LogSetup(batch=True)
+    with s.tracer.start_as_current_span("chat") as span:
+        s.emit(span, {semconv.GEN_AI_SYSTEM_INSTRUCTIONS: [{"type": "text", "content": "be brief"}]})
+        s.emit(span, {semconv.GEN_AI_INPUT_MESSAGES: '[{"role":"user","parts":[{"type":"text","content":"hi"}]}]'})
+    assert s.out.getvalue() == ""
+    s.shutdown()
+    assert re.fullmatch(r"chat  \S+", s.lines()[1])
+    assert s.lines()[2:] == [
+        "   event gen_ai.client.inference.operation.details",
+        "     system  be brief",
+        "   event gen_ai.client.inference.operation.details",
+        "     in      user: hi",  # content on spans is a JSON string: read the same way
+    ]
+
+
+def test_records_of_one_span_are_capped(logs: LogSetup) -> None:
+    root = start(logs.tracer, "chat", 0)
+    for index in range(5):
+        logs.emit(root, None, body=f"note {index}", event_name=f"acme.note{index}")
+    root.end(end_time=at(1))
+    assert logs.lines()[1:] == [
+        "chat  1ms",
+        "   event acme.note0  note 0",
+        "   event acme.note1  note 1",
+        "   event acme.note2  note 2",
+        "   … 2 more events",
+    ]
+
+
+def test_record_whose_span_was_printed_is_printed_at_once(logs: LogSetup) -> None:
+    root = start(logs.tracer, "chat", 0)
+    root.end(end_time=at(1))
+    logs.emit(root, details())
+    span_id = f"{root.get_span_context().span_id:016x}"[:8]
+    assert logs.lines()[2:] == [
+        "",
+        f"trace {short_id(root)}  (continued)",
+        f"[late span {span_id}] event gen_ai.client.inference.operation.details",
+        "  in      system: be brief | user: What is the weather?",
+        '  out     assistant: →weather({"city":"Paris"})  [tool_call]',
+    ]
+
+
+def test_record_whose_span_never_arrives_is_printed_by_force_flush(logs: LogSetup) -> None:
+    ghost = NonRecordingSpan(SpanContext(0xAB << 96, 0xCD << 40, is_remote=False, trace_flags=TraceFlags(1)))
+    logs.emit(ghost, {"acme.count": 3}, event_name="acme.event")
+    assert logs.out.getvalue() == ""
+    assert logs.exporter.force_flush() is True
+    assert logs.lines() == [
+        f"trace {0xAB << 96:032x}"[:14] + "  (span not seen)",
+        f"[span {0xCD << 40:016x}"[:14] + "] event acme.event  count=3",
+    ]
+    logs.exporter.force_flush()  # printed once
+    assert len(logs.lines()) == 2
+
+
+def test_record_outside_any_span_or_unsampled_printed_at_once(logs: LogSetup) -> None:
+    logs.emit(None, None, event_name="acme.startup", body="ready")
+    unsampled = NonRecordingSpan(SpanContext(0xAB << 96, 0xCD, is_remote=False, trace_flags=TraceFlags(0)))
+    logs.emit(unsampled, None, event_name="acme.unsampled")
+    assert (
+        logs.lines()
+        == [
+            "events  (no span)",
+            "event acme.startup  ready",
+            "",
+            f"trace {0xAB << 96:032x}"[:14],  # its span is never exported: nothing to wait for
+            f"[span {0xCD:016x}"[:14] + "] event acme.unsampled",
+        ]
+    )
+
+
+def test_shutdown_prints_waiting_records_after_the_spans() -> None:
+    s = LogSetup()
+    parent = start(s.tracer, "never ends", 0)
+    child = start(s.tracer, "child", 1, parent)
+    s.emit(child, {semconv.GEN_AI_INPUT_MESSAGES: [{"role": "user", "parts": [{"type": "text", "content": "q"}]}]})
+    ghost = NonRecordingSpan(SpanContext(0xAB, 0xCD, is_remote=False, trace_flags=TraceFlags(1)))
+    s.emit(ghost, None, event_name="acme.lost")
+    child.end(end_time=at(2))
+    s.shutdown()  # the tracer provider first, as Configured.shutdown() may do it in any order
+    assert s.lines()[1:4] == [
+        "[orphan] child  1ms",
+        "   event gen_ai.client.inference.operation.details",
+        "     in      user: q",
+    ]
+    assert s.lines()[4:] == ["", f"trace {0xAB:032x}"[:14] + "  (span not seen)", "[span 00000000] event acme.lost"]
+    assert s.exporter.log_exporter().export([]) is LogRecordExportResult.FAILURE
+
+
+def test_buffered_records_are_capped_oldest_dropped_and_counted() -> None:
+    s = LogSetup(max_log_records=2)
+    for index in range(5):
+        ghost = NonRecordingSpan(SpanContext(0xAB, index + 1, is_remote=False, trace_flags=TraceFlags(1)))
+        s.emit(ghost, None, event_name=f"acme.e{index}")
+    assert len(s.exporter._logs) == 2
+    assert s.exporter.force_flush() is True
+    assert [line.split("] ")[-1] for line in s.lines()[1:]] == [
+        "event acme.e3",
+        "event acme.e4",
+        "",
+        "… 3 log events dropped (buffer full)",  # said once, with the next output
+    ]
+    s.shutdown()
+
+
+def test_record_lines_are_cut_to_the_width() -> None:
+    s = LogSetup(width=40)
+    root = start(s.tracer, "chat", 0)
+    long_text = "word " * 100
+    many = [{"role": "user", "parts": [{"type": "text", "content": f"{n} {long_text}"}]} for n in range(6)]
+    s.emit(root, {semconv.GEN_AI_INPUT_MESSAGES: many})
+    root.end(end_time=at(1))
+    lines = s.lines()
+    assert lines[2] == "   event gen_ai.client.inference.operat…"
+    assert lines[3].startswith("     in      (+3 earlier) user: 3 word")  # the last three messages
+    assert all(len(line) <= 40 for line in lines)
+    s.shutdown()
+
+
+def test_a_console_log_exporter_of_its_own_prints_each_record_at_once(untraced: Tracer) -> None:
+    out = io.StringIO()
+    exporter = ConsoleLogExporter(out=out, color=False)
+    provider = LoggerProvider(shutdown_on_exit=False)
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    with untraced.start_as_current_span("chat") as span:
+        provider.get_logger("llmotel").emit(
+            LogRecord(event_name=semconv.EVENT_INFERENCE_DETAILS, attributes=details(), context=None)
+        )
+    assert out.getvalue().splitlines()[1].endswith("] event gen_ai.client.inference.operation.details")
+    assert out.getvalue().splitlines()[0] == f"trace {span.get_span_context().trace_id:032x}"[:14]
+    provider.shutdown()
+    assert exporter.export([]) is LogRecordExportResult.FAILURE
+
+
+def test_log_export_failure_raises_in_strict_mode_and_fails_quietly_otherwise(env: Callable[..., None]) -> None:
+    exporter = ConsoleTraceExporter(out=BrokenStream(), color=False)
+    provider = LoggerProvider(shutdown_on_exit=False)
+    records: list[Any] = []
+
+    class Keep(SimpleLogRecordProcessor):
+        def on_emit(self, log_record: Any) -> None:
+            records.append(ReadableLogRecord(log_record.log_record, log_record.resource))
+
+    provider.add_log_record_processor(Keep(exporter.log_exporter()))
+    provider.get_logger("t").emit(LogRecord(event_name="acme.e", context=Context()))
+    with pytest.raises(InternalError):
+        exporter.log_exporter().export(records)
+    env(LLMOTEL_STRICT="0")
+    assert exporter.log_exporter().export(records) is LogRecordExportResult.FAILURE
+    assert internal_error_counts() == {"console exporter: export log records": 2}

@@ -35,6 +35,7 @@ __all__ = [
     "Glyphs",
     "Segment",
     "clean",
+    "format_value",
     "render",
     "span_lines",
 ]
@@ -182,13 +183,13 @@ def _str_attr(attrs: Attributes, key: str) -> str | None:
     return clean(value) if value is not None else None
 
 
-def _format_value(value: object, glyphs: Glyphs) -> str:
+def format_value(value: object, glyphs: Glyphs) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, (list, tuple)):
-        text = "[" + ", ".join(_format_value(v, glyphs) for v in value) + "]"
+        text = "[" + ", ".join(format_value(v, glyphs) for v in value) + "]"
     else:
         text = clean(str(value))
     if len(text) > _VALUE_CHARS:
@@ -269,7 +270,7 @@ def _event_text(event: Event, glyphs: Glyphs) -> Segment | None:
     if event.name.startswith(semconv.LLMOTEL_PREFIX) and event.name != semconv.EVENT_STREAM_CHUNK:
         parts = [f"{glyphs.bullet} {clean(event.name)}"]
         for key, value in (event.attributes or {}).items():
-            parts.append(f"{key.rsplit('.', 1)[-1]}={_format_value(value, glyphs)}")
+            parts.append(f"{key.rsplit('.', 1)[-1]}={format_value(value, glyphs)}")
         return (" ".join(parts), YELLOW)
     return None
 

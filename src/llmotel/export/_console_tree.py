@@ -6,8 +6,9 @@ span's own lines come from ``_console_format``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
+from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.resources import SERVICE_NAME
 from opentelemetry.sdk.trace import ReadableSpan
 
@@ -24,6 +25,7 @@ from llmotel.export._console_format import (
     render,
     span_lines,
 )
+from llmotel.export._console_logs import record_lines
 
 __all__ = ["format_trace"]
 
@@ -51,6 +53,7 @@ def _format_one_trace(
     glyphs: Glyphs,
     note: str | None,
     orphan_label: str,
+    records: Mapping[int, Sequence[ReadableLogRecord]],
 ) -> list[str]:
     by_id: dict[int, ReadableSpan] = {}
     for span in spans:
@@ -108,6 +111,10 @@ def _format_one_trace(
                     width=width,
                 )
             )
+            span_records = records.get(span_id)
+            if span_records:
+                indent = child_prefix + (glyphs.pipe if kids else glyphs.space)
+                lines.extend(record_lines(span_records, indent=indent, glyphs=glyphs, color=color, width=width))
             for index in reversed(range(len(kids))):
                 last = index == len(kids) - 1
                 stack.append(
@@ -129,6 +136,7 @@ def format_trace(
     ascii_only: bool = False,
     note: str | None = None,
     orphan_label: str = "orphan",
+    records: Mapping[int, Sequence[ReadableLogRecord]] | None = None,
 ) -> list[str]:
     """Render finished spans as trees, one block per trace (in order of first appearance).
 
@@ -137,6 +145,8 @@ def format_trace(
     their parent in start order; a span whose local parent is not among ``spans`` is shown at the
     top level, marked ``[<orphan_label>]``. No line is wider than ``width`` columns. ``color`` adds
     ANSI SGR codes; ``ascii_only`` replaces the box-drawing guides and other non-ASCII glyphs.
+    ``records`` (span id -> log records, e.g. the GenAI details events) are listed under their span,
+    after its span events.
     """
     if width < MIN_WIDTH:
         raise ValueError(f"width must be at least {MIN_WIDTH} columns, got {width}")
@@ -159,6 +169,7 @@ def format_trace(
                 glyphs=glyphs,
                 note=note,
                 orphan_label=orphan_label,
+                records=records or {},
             )
         )
     return lines

@@ -30,6 +30,18 @@ their own as a ``(continued)`` block. The buffer is bounded: past ``max_traces``
 ``max_spans`` pending spans the least recently active trace is printed as it is, marked
 ``(incomplete)``. ``force_flush()`` and ``shutdown()`` print whatever is still pending.
 
+Log records (the GenAI ``gen_ai.client.inference.operation.details`` events) reach the tree through
+the paired ``ConsoleLogExporter`` (``exporter.log_exporter()``, behind a ``SimpleLogRecordProcessor``
+so a record is held before its span, which ends later, is exported)::
+
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(exporter.log_exporter()))
+
+Each record is listed under the span whose ``span_id`` it carries, when that span is printed. A
+record whose span was printed already is printed at once, on its own (``(continued)``); records
+whose span never arrives are printed on their own by ``force_flush()``/``shutdown()``. At most
+``max_log_records`` records wait for their span; past that the oldest is dropped, and the count of
+dropped records is printed with the next output.
+
 Output follows the stream: colour only on a TTY (``NO_COLOR`` disables it, ``FORCE_COLOR`` forces
 it, ``TERM=dumb`` disables it), ASCII tree guides when the stream's encoding cannot encode the
 box-drawing characters, and lines cut to the terminal width (100 columns when not a TTY).
@@ -49,19 +61,22 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, TextIO
 
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from llmotel._safety import internal_error
+from llmotel.export._console_format import ASCII, UNICODE, UNICODE_PROBE
 from llmotel.export._console_format import MAX_EVENTS_PER_SPAN as MAX_EVENTS_PER_SPAN
 from llmotel.export._console_format import MIN_WIDTH as MIN_WIDTH
-from llmotel.export._console_format import UNICODE_PROBE
+from llmotel.export._console_logs import DEFAULT_MAX_LOG_RECORDS, LogBuffer, dropped_line, format_records, ids_of
 from llmotel.export._console_tree import format_trace
 
-__all__ = ["ConsoleTraceExporter", "format_trace"]
+__all__ = ["ConsoleLogExporter", "ConsoleTraceExporter", "format_trace"]
 
 DEFAULT_MAX_TRACES: Final = 1000
 DEFAULT_MAX_SPANS: Final = 10_000
@@ -118,6 +133,11 @@ class _Block:
     spans: list[ReadableSpan]
     note: str | None = None
     orphan_label: str = "orphan"
+    records: dict[int, list[ReadableLogRecord]] = field(default_factory=dict)
+    """Log records of these spans, by span id."""
+    loose: list[ReadableLogRecord] = field(default_factory=list)
+    """Log records printed without their span (then ``spans`` is empty)."""
+    dropped: int = 0
 
 
 class ConsoleTraceExporter(SpanExporter):
@@ -126,7 +146,8 @@ class ConsoleTraceExporter(SpanExporter):
     ``out`` is the stream (default: ``sys.stdout`` as it is at print time). ``color``: ``None``
     decides per stream (TTY, ``NO_COLOR``, ``FORCE_COLOR``, ``TERM=dumb``). ``width``: ``None``
     uses the terminal width on a TTY, else 100 columns. ``max_traces`` and ``max_spans`` bound the
-    spans held while waiting for their root.
+    spans held while waiting for their root, ``max_log_records`` the log records held while waiting
+    for their span (see ``log_exporter()``).
     """
 
     def __init__(
@@ -137,11 +158,12 @@ class ConsoleTraceExporter(SpanExporter):
         width: int | None = None,
         max_traces: int = DEFAULT_MAX_TRACES,
         max_spans: int = DEFAULT_MAX_SPANS,
+        max_log_records: int = DEFAULT_MAX_LOG_RECORDS,
     ) -> None:
         if width is not None and width < MIN_WIDTH:
             raise ValueError(f"width must be at least {MIN_WIDTH} columns, got {width}")
-        if max_traces < 1 or max_spans < 1:
-            raise ValueError("max_traces and max_spans must be at least 1")
+        if max_traces < 1 or max_spans < 1 or max_log_records < 1:
+            raise ValueError("max_traces, max_spans and max_log_records must be at least 1")
         self._out = out
         self._color = color
         self._width = width
@@ -154,8 +176,18 @@ class ConsoleTraceExporter(SpanExporter):
         # trace id -> ids of its spans already printed, to print late spans at once (same bounds)
         self._printed: OrderedDict[int, set[int]] = OrderedDict()
         self._printed_ids = 0
+        self._logs = LogBuffer(max_log_records)
+        self._log_exporter: ConsoleLogExporter | None = None
         self._wrote_any = False
         self._is_shutdown = False
+
+    def log_exporter(self) -> ConsoleLogExporter:
+        """The log record exporter whose records this exporter prints under their span (one per
+        exporter; use it behind a ``SimpleLogRecordProcessor``)."""
+        with self._lock:
+            if self._log_exporter is None:
+                self._log_exporter = ConsoleLogExporter(self)
+            return self._log_exporter
 
     # SpanExporter API -------------------------------------------------------------------------
 
@@ -174,7 +206,7 @@ class ConsoleTraceExporter(SpanExporter):
         """Print every pending span now, as incomplete traces."""
         try:
             with self._lock:
-                self._write(self._drain())
+                self._write(self._drain(), flushing=True)
         except Exception as exc:
             internal_error("console exporter: force_flush", exc)
             return False
@@ -187,11 +219,42 @@ class ConsoleTraceExporter(SpanExporter):
                 if self._is_shutdown:
                     return
                 self._is_shutdown = True
-                self._write(self._drain())
+                self._write(self._drain(), flushing=True)
         except Exception as exc:
             internal_error("console exporter: shutdown", exc)
 
+    def _export_logs(self, records: Sequence[ReadableLogRecord], *, wait: bool = True) -> LogRecordExportResult:
+        """Hold each record for its span, or print it now: it has no span, its span is not sampled
+        (never exported) or was printed already, or ``wait`` is false."""
+        try:
+            with self._lock:
+                if self._is_shutdown:
+                    return LogRecordExportResult.FAILURE
+                alone: list[ReadableLogRecord] = []
+                late: list[ReadableLogRecord] = []
+                for record in records:
+                    trace_id, span_id = ids_of(record)
+                    flags = record.log_record.trace_flags
+                    if not wait or not span_id or (flags is not None and not flags.sampled):
+                        alone.append(record)
+                    elif span_id in self._printed.get(trace_id, ()):
+                        late.append(record)
+                    else:
+                        self._logs.add(record)
+                self._write([_Block([], loose=alone), _Block([], note="continued", orphan_label="late", loose=late)])
+        except Exception as exc:
+            internal_error("console exporter: export log records", exc)
+            return LogRecordExportResult.FAILURE
+        return LogRecordExportResult.SUCCESS
+
     # buffering (called with the lock held) -------------------------------------------------------
+
+    def _block(
+        self, trace_id: int, spans: list[ReadableSpan], note: str | None = None, orphan_label: str = "orphan"
+    ) -> _Block:
+        """A block of spans with the log records waiting for them."""
+        span_ids = [span.context.span_id for span in spans if span.context is not None]
+        return _Block(spans, note, orphan_label, records=self._logs.take(trace_id, span_ids))
 
     def _ingest(self, spans: Iterable[ReadableSpan]) -> list[_Block]:
         blocks: list[_Block] = []
@@ -203,10 +266,11 @@ class ConsoleTraceExporter(SpanExporter):
             self._add(trace_id, span_id, span)
             parent = span.parent
             if parent is None or parent.is_remote:
-                blocks.append(_Block(self._take_subtree(trace_id, span_id)))
+                blocks.append(self._block(trace_id, self._take_subtree(trace_id, span_id)))
             elif parent.span_id in self._printed.get(trace_id, ()):
                 # Ended after its parent was printed: print it (and its pending descendants) now.
-                blocks.append(_Block(self._take_subtree(trace_id, span_id), note="continued", orphan_label="late"))
+                subtree = self._take_subtree(trace_id, span_id)
+                blocks.append(self._block(trace_id, subtree, note="continued", orphan_label="late"))
             blocks.extend(self._evict())
         return blocks
 
@@ -252,7 +316,7 @@ class ConsoleTraceExporter(SpanExporter):
             trace_id, bucket = self._pending.popitem(last=False)
             self._pending_spans -= len(bucket)
             self._remember(trace_id, bucket.keys())
-            blocks.append(_Block(list(bucket.values()), note="incomplete"))
+            blocks.append(self._block(trace_id, list(bucket.values()), note="incomplete"))
         return blocks
 
     def _drain(self) -> list[_Block]:
@@ -260,8 +324,9 @@ class ConsoleTraceExporter(SpanExporter):
         while self._pending:
             trace_id, bucket = self._pending.popitem(last=False)
             self._remember(trace_id, bucket.keys())
-            blocks.append(_Block(list(bucket.values()), note="incomplete"))
+            blocks.append(self._block(trace_id, list(bucket.values()), note="incomplete"))
         self._pending_spans = 0
+        blocks.append(_Block([], note="span not seen", orphan_label="", loose=self._logs.drain()))
         return blocks
 
     def _remember(self, trace_id: int, span_ids: Iterable[int]) -> None:
@@ -279,8 +344,10 @@ class ConsoleTraceExporter(SpanExporter):
 
     # output ---------------------------------------------------------------------------------------
 
-    def _write(self, blocks: Sequence[_Block]) -> None:
-        blocks = [block for block in blocks if block.spans]
+    def _write(self, blocks: Sequence[_Block], *, flushing: bool = False) -> None:
+        blocks = [block for block in blocks if block.spans or block.loose]
+        if (blocks or flushing) and self._logs.dropped:  # said with the next output, not once per drop
+            blocks.append(_Block([], dropped=self._logs.take_dropped()))
         if not blocks:
             return
         stream: TextIO | None = self._out if self._out is not None else getattr(sys, "stdout", None)
@@ -290,16 +357,30 @@ class ConsoleTraceExporter(SpanExporter):
         ascii_only = not _can_encode_unicode(encoding)
         color = self._color if self._color is not None else _auto_color(stream)
         width = self._width if self._width is not None else _auto_width(stream)
+        glyphs = ASCII if ascii_only else UNICODE
         parts: list[str] = []
         for block in blocks:
-            lines = format_trace(
-                block.spans,
-                color=color,
-                width=width,
-                ascii_only=ascii_only,
-                note=block.note,
-                orphan_label=block.orphan_label,
-            )
+            if block.spans:
+                lines = format_trace(
+                    block.spans,
+                    color=color,
+                    width=width,
+                    ascii_only=ascii_only,
+                    note=block.note,
+                    orphan_label=block.orphan_label,
+                    records=block.records,
+                )
+            elif block.loose:
+                lines = format_records(
+                    block.loose,
+                    note=block.note,
+                    marker=block.orphan_label if block.note else None,
+                    glyphs=glyphs,
+                    color=color,
+                    width=width,
+                )
+            else:
+                lines = [dropped_line(block.dropped, glyphs=glyphs, color=color, width=width)]
             if self._wrote_any:
                 parts.append("\n")
             parts.append("\n".join(lines) + "\n")
@@ -311,3 +392,46 @@ class ConsoleTraceExporter(SpanExporter):
                 text = text.encode(encoding, "replace").decode(encoding, "replace")
         stream.write(text)
         stream.flush()
+
+
+class ConsoleLogExporter(LogRecordExporter):
+    """A log record exporter that prints each record in a ``ConsoleTraceExporter``'s trees, under
+    the span it belongs to.
+
+    Get the one paired with a trace exporter from ``ConsoleTraceExporter.log_exporter()``. Made on
+    its own (``ConsoleLogExporter(out=..., color=..., width=...)``), it prints through a console
+    exporter of its own that sees no span, so each record is printed when it arrives.
+    """
+
+    def __init__(
+        self,
+        traces: ConsoleTraceExporter | None = None,
+        *,
+        out: TextIO | None = None,
+        color: bool | None = None,
+        width: int | None = None,
+    ) -> None:
+        self._owned = traces is None
+        self._traces = ConsoleTraceExporter(out, color=color, width=width) if traces is None else traces
+        self._is_shutdown = False
+
+    @property
+    def trace_exporter(self) -> ConsoleTraceExporter:
+        """The console exporter that prints this exporter's records."""
+        return self._traces
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        if self._is_shutdown:
+            return LogRecordExportResult.FAILURE
+        return self._traces._export_logs(batch, wait=not self._owned)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Paired: nothing to do (the trace exporter's flush prints the records still waiting)."""
+        return self._traces.force_flush(timeout_millis) if self._owned else True
+
+    def shutdown(self) -> None:
+        """Later exports fail. Paired, the records still waiting are printed by the trace
+        exporter's ``force_flush()``/``shutdown()``, after the spans they wait for."""
+        self._is_shutdown = True
+        if self._owned:
+            self._traces.shutdown()
