@@ -242,14 +242,38 @@ def test_configure_is_exported_at_the_package_root() -> None:
 def test_distro_sets_defaults_but_never_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     from llmotel.export.distro import LlmotelDistro
 
-    for name in ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+    for name in ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER", "OTEL_EXPORTER_OTLP_PROTOCOL"):
         monkeypatch.setenv(name, "x")  # recorded, so undo() removes what the distro sets
         monkeypatch.delenv(name)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
     LlmotelDistro().configure()
     assert os.environ["OTEL_TRACES_EXPORTER"] == "otlp"
     assert os.environ["OTEL_METRICS_EXPORTER"] == "otlp"
+    assert os.environ["OTEL_LOGS_EXPORTER"] == "otlp"  # the log events follow the traces to OTLP
     assert os.environ["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+
+
+@pytest.mark.parametrize(
+    ("traces", "logs", "expected"),
+    [
+        ("otlp_proto_http", None, "otlp"),
+        ("llmotel_console", None, None),  # no OTLP traces: no logs to an endpoint nobody set
+        ("otlp", "console", "console"),
+    ],
+)
+def test_distro_logs_default_follows_the_traces(
+    monkeypatch: pytest.MonkeyPatch, traces: str, logs: str | None, expected: str | None
+) -> None:
+    from llmotel.export.distro import LlmotelDistro
+
+    for name in ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        monkeypatch.setenv(name, "x")
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", traces)
+    if logs is not None:
+        monkeypatch.setenv("OTEL_LOGS_EXPORTER", logs)
+    LlmotelDistro().configure()
+    assert os.environ.get("OTEL_LOGS_EXPORTER") == expected
 
 
 AUTO_APP = (
@@ -287,6 +311,40 @@ def test_opentelemetry_instrument_with_the_llmotel_distro_and_configurator(
     assert {s["resource"]["service.name"] for s in spans} == {"auto-app"}
     names = {m["name"] for m in grpc_receiver.wait_for_metrics(lambda ms: bool(ms))}
     assert "gen_ai.client.operation.duration" in names
+
+
+EVENT_APP = """
+from opentelemetry import trace
+from opentelemetry._logs import LogRecord, get_logger
+
+with trace.get_tracer("app").start_as_current_span("chat acme-1") as span:
+    get_logger("llmotel").emit(LogRecord(
+        event_name="gen_ai.client.inference.operation.details",
+        attributes={"gen_ai.input.messages": [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]},
+        context=trace.set_span_in_context(span),
+    ))
+"""
+
+
+def test_opentelemetry_instrument_sends_the_log_events_over_otlp(tmp_path: Path, http_receiver: HttpReceiver) -> None:
+    # The SDK configurator installs a LoggerProvider with an exporter per OTEL_LOGS_EXPORTER name,
+    # which the distro defaults to otlp alongside the traces.
+    script = collector.installed_script("opentelemetry-instrument")
+    app = tmp_path / "events_app.py"
+    app.write_text(EVENT_APP)
+    env = otlp_env(http_receiver, OTEL_PYTHON_DISTRO="llmotel", OTEL_PYTHON_CONFIGURATOR="llmotel")
+    del env["OTEL_EXPORTER_OTLP_PROTOCOL"]  # the distro's default (grpc) would not reach this receiver
+    env["OTEL_EXPORTER_OTLP_LOGS_PROTOCOL"] = env["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] = "http/protobuf"
+    env["OTEL_METRICS_EXPORTER"] = "none"
+    proc = subprocess.run(
+        [script, sys.executable, str(app)], env=env, capture_output=True, text=True, timeout=collector.RUN_TIMEOUT
+    )
+    assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
+    [record] = http_receiver.wait_for_logs(1)
+    [span] = http_receiver.wait_for_spans(1)
+    assert record["event_name"] == "gen_ai.client.inference.operation.details"
+    assert (record["trace_id"], record["span_id"]) == (span["trace_id"], span["span_id"])
+    assert record["attributes"]["gen_ai.input.messages"][0]["role"] == "user"
 
 
 def test_opentelemetry_instrument_with_the_llmotel_console_exporter(tmp_path: Path) -> None:

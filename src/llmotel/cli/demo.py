@@ -262,7 +262,8 @@ def _run(args: argparse.Namespace, problems: _ExportProblems) -> int:
             configured = configure()
         elif args.quiet:  # nothing configured and only the summary line wanted: record, show nothing
             configured = configure(traces_exporter="none", metrics_exporter="none")
-        else:  # nothing configured: show the traces right here
+        else:  # nothing configured: show the traces right here (configure() pairs the console
+            # exporter's log exporter, so the log events are printed under their spans too)
             configured = configure(span_exporter=ConsoleTraceExporter(), metrics_exporter="none")
     except ConfigurationError as exc:
         print(f"llmotel demo: configuration error: {exc}", file=sys.stderr)

@@ -1,5 +1,5 @@
-"""``llmotel.configure()``: tracing and metrics for an application from the standard ``OTEL_*``
-environment, in one call.
+"""``llmotel.configure()``: tracing, metrics and log events for an application from the standard
+``OTEL_*`` environment, in one call.
 
 What it builds:
 
@@ -10,7 +10,13 @@ What it builds:
   ``console`` or ``llmotel_console``). ``otlp`` means gRPC unless ``OTEL_EXPORTER_OTLP_PROTOCOL``
   (or ``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL``) says ``http/protobuf``;
 - a ``MeterProvider`` with a periodic reader per ``OTEL_METRICS_EXPORTER`` (default: ``otlp`` when
-  traces go to OTLP, else none), unless ``LLMOTEL_METRICS_ENABLED=false``.
+  traces go to OTLP, else none), unless ``LLMOTEL_METRICS_ENABLED=false``;
+- a ``LoggerProvider`` (same Resource) with a ``BatchLogRecordProcessor`` (``OTEL_BLRP_*``) per
+  ``OTEL_LOGS_EXPORTER`` (default: ``otlp`` when traces go to OTLP, else none; any
+  ``opentelemetry_logs_exporter`` entry point). It carries the GenAI log events
+  (``gen_ai.client.inference.operation.details``) that llmotel emits through the Logs API. When
+  the traces go to llmotel's console exporter and no logs exporter is named, the events are printed
+  under their span in its trees. No exporter, no LoggerProvider.
 
 The OTLP exporters are constructed with no arguments so they read endpoint, headers, timeout,
 compression, certificates and ``insecure`` (and the per-signal variants) themselves, with the
@@ -19,8 +25,8 @@ shut down, flushing, at interpreter exit.
 
 Traps the SDK's meaning implies (documented in the README):
 ``OTEL_EXPORTER_OTLP_TIMEOUT`` is in **seconds** in Python; a gRPC endpoint without a scheme
-uses TLS; the HTTP exporter appends ``/v1/traces`` only to ``OTEL_EXPORTER_OTLP_ENDPOINT``, never
-to ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``.
+uses TLS; the HTTP exporter appends ``/v1/traces`` (``/v1/metrics``, ``/v1/logs``) only to
+``OTEL_EXPORTER_OTLP_ENDPOINT``, never to ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (``..._LOGS_...``).
 """
 
 from __future__ import annotations
@@ -35,14 +41,20 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
-from opentelemetry import metrics, trace
+from opentelemetry import _logs, metrics, trace
+from opentelemetry._logs import _internal as _logs_internal
+from opentelemetry._logs._internal import ProxyLoggerProvider
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
+from llmotel._safety import internal_error
 from llmotel.config import settings
+from llmotel.export.console import ConsoleLogExporter, ConsoleTraceExporter
 
 _log = logging.getLogger("llmotel")
 
@@ -64,14 +76,19 @@ class Configured:
     trace_exporters: list[str] = field(default_factory=list)
     metric_exporters: list[str] = field(default_factory=list)
     protocol: str | None = None
+    """The traces' OTLP protocol (``None``: no OTLP traces exporter)."""
     replaced: bool = False
     """False when an application-set provider was kept."""
+    logger_provider: _logs.LoggerProvider | None = None
+    """The logger provider in force: llmotel's, or the application's when it set one first."""
+    log_exporters: list[str] = field(default_factory=list)
+    _owns_logger_provider: bool = field(default=False, repr=False)
     _shut_down: bool = field(default=False, repr=False)
 
     def shutdown(self, timeout_s: float | None = None) -> bool:
         """Flush and shut down what ``configure()`` created, within ``timeout_s`` seconds in all.
 
-        Traces and metrics shut down side by side, so an unreachable collector delays the caller
+        Traces, metrics and logs shut down side by side, so an unreachable collector delays the caller
         (and interpreter exit) by at most the budget: by default the OTLP export timeout
         (``OTEL_EXPORTER_OTLP_TIMEOUT``, seconds, 10 if unset). Returns False when the budget ran
         out before everything was flushed.
@@ -82,7 +99,8 @@ class Configured:
         budget = export_timeout() if timeout_s is None else timeout_s
         deadline = time.monotonic() + budget
         workers = []
-        for provider in (self.tracer_provider, self.meter_provider):
+        logger_provider = self.logger_provider if self._owns_logger_provider else None
+        for provider in (self.tracer_provider, self.meter_provider, logger_provider):
             shutdown = getattr(provider, "shutdown", None)
             if shutdown is not None:
                 worker = threading.Thread(target=shutdown, name="llmotel-shutdown", daemon=True)
@@ -112,12 +130,6 @@ def sdk_disabled() -> bool:
     return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
 
-def _names(env_name: str, default: str) -> list[str]:
-    raw = os.environ.get(env_name, "").strip() or default
-    names = [n.strip() for n in raw.split(",") if n.strip()]
-    return [] if names == ["none"] else [n for n in names if n != "none"]
-
-
 def otlp_protocol(signal: str = "traces", override: str | None = None) -> str:
     """The OTLP protocol for ``signal``: argument, per-signal variable, generic variable, ``grpc``."""
     value = (
@@ -129,7 +141,7 @@ def otlp_protocol(signal: str = "traces", override: str | None = None) -> str:
     if value not in PROTOCOLS:
         raise ConfigurationError(
             f"OTLP protocol {value!r} is not supported: use 'grpc' or 'http/protobuf' "
-            "(OTEL_EXPORTER_OTLP_PROTOCOL / OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)"
+            f"(OTEL_EXPORTER_OTLP_PROTOCOL / OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL)"
         )
     return value
 
@@ -144,6 +156,8 @@ _OTLP_CLASSES = {
     ("traces", HTTP): ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLPSpanExporter"),
     ("metrics", GRPC): ("opentelemetry.exporter.otlp.proto.grpc.metric_exporter", "OTLPMetricExporter"),
     ("metrics", HTTP): ("opentelemetry.exporter.otlp.proto.http.metric_exporter", "OTLPMetricExporter"),
+    ("logs", GRPC): ("opentelemetry.exporter.otlp.proto.grpc._log_exporter", "OTLPLogExporter"),
+    ("logs", HTTP): ("opentelemetry.exporter.otlp.proto.http._log_exporter", "OTLPLogExporter"),
 }
 
 
@@ -190,11 +204,13 @@ def _entry_point_exporter(group: str, name: str) -> Any:
     raise ConfigurationError(f"no exporter named {name!r} (known: {', '.join(known)})")
 
 
-def _is_otlp(name: str) -> bool:
+def is_otlp(name: str) -> bool:
+    """Whether an exporter name means OTLP (``otlp``, ``otlp_proto_grpc``, ``otlp_proto_http``)."""
     return name in ("otlp", "otlp_proto_grpc", "otlp_proto_http")
 
 
-def _otlp_protocol_for(name: str, signal: str, override: str | None) -> str:
+def otlp_protocol_for(name: str, signal: str, override: str | None = None) -> str:
+    """The protocol of the OTLP exporter ``name`` for ``signal`` (the name may say it)."""
     if name == "otlp_proto_grpc":
         return GRPC
     if name == "otlp_proto_http":
@@ -202,25 +218,87 @@ def _otlp_protocol_for(name: str, signal: str, override: str | None) -> str:
     return otlp_protocol(signal, override)
 
 
+@dataclass(frozen=True)
+class _Signal:
+    name: str
+    """``traces`` / ``metrics`` / ``logs``: the OTLP path and the per-signal variables' infix."""
+    variable: str
+    """The variable naming its exporters."""
+    group: str
+    """The entry-point group of its exporters by name."""
+
+    def names(self, override: str | None, default: str) -> list[str]:
+        """Exporter names: the argument, else the variable, else ``default``; ``none`` means none."""
+        raw = override if override is not None else (os.environ.get(self.variable, "").strip() or default)
+        return [name for name in (part.strip() for part in raw.split(",")) if name and name != "none"]
+
+    def named(self, override: str | None) -> bool:
+        """Whether the argument or the variable names the exporters (else a default applies)."""
+        return override is not None or bool(os.environ.get(self.variable, "").strip())
+
+
+TRACES = _Signal("traces", "OTEL_TRACES_EXPORTER", "opentelemetry_traces_exporter")
+METRICS = _Signal("metrics", "OTEL_METRICS_EXPORTER", "opentelemetry_metrics_exporter")
+LOGS = _Signal("logs", "OTEL_LOGS_EXPORTER", "opentelemetry_logs_exporter")
+
+_Built = tuple[str, Any, "str | None"]
+"""An exporter as configured: its name, the exporter, its OTLP protocol (``None``: not OTLP)."""
+
+
+def _exporters(
+    signal: _Signal, names: list[str], protocol: str | None, endpoint: str | None, headers: dict[str, str] | None
+) -> list[_Built]:
+    """The exporters named for ``signal``. A name nothing answers to is a ``ConfigurationError``; an
+    exporter that fails to construct (bad certificate path, broken plugin) is reported once as an
+    internal error and left out, so the application goes on."""
+    built: list[_Built] = []
+    for name in names:
+        otlp = otlp_protocol_for(name, signal.name, protocol) if is_otlp(name) else None
+        try:
+            if otlp is not None:
+                exporter = _otlp_exporter(signal.name, otlp, endpoint, headers, None)
+            else:
+                exporter = _entry_point_exporter(signal.group, name)
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            internal_error(f"configure: the {signal.name} exporter {name!r}", exc)
+            continue
+        built.append((name, exporter, otlp))
+    return built
+
+
+def _log_processor(exporter: LogRecordExporter) -> LogRecordProcessor:
+    # The console prints a record under its span: it must hold the record before the span, which
+    # ends later and goes through a BatchSpanProcessor, is exported. So no batching for it.
+    if isinstance(exporter, ConsoleLogExporter):
+        return SimpleLogRecordProcessor(exporter)
+    return BatchLogRecordProcessor(exporter)
+
+
 def configure(
     *,
     service_name: str | None = None,
     traces_exporter: str | None = None,
     metrics_exporter: str | None = None,
+    logs_exporter: str | None = None,
     protocol: str | None = None,
     endpoint: str | None = None,
     headers: dict[str, str] | None = None,
     span_exporter: SpanExporter | None = None,
     metric_reader: MetricReader | None = None,
+    log_exporter: LogRecordExporter | None = None,
     force: bool = False,
 ) -> Configured:
-    """Set up tracing and metrics from the standard environment; return what was set up.
+    """Set up tracing, metrics and log events from the standard environment; return what was set up.
 
     Calling it again returns the first result. A tracer provider the application already set is
-    kept (nothing is added to it) unless ``force=True``. Keyword arguments override the
-    environment: ``traces_exporter``/``metrics_exporter`` (comma-separated names, like the
-    variables), ``protocol``, ``endpoint`` (a base URL for both protocols), ``headers``, or a
-    ready ``span_exporter`` / ``metric_reader``.
+    kept (nothing is added to it) unless ``force=True``; so is a logger provider. Keyword arguments
+    override the environment: ``traces_exporter``/``metrics_exporter``/``logs_exporter``
+    (comma-separated names, like the variables), ``protocol``, ``endpoint`` (a base URL for both
+    protocols and every signal), ``headers``, or a ready ``span_exporter`` / ``metric_reader`` /
+    ``log_exporter``. When the traces go to llmotel's ``ConsoleTraceExporter`` and no logs exporter
+    is named, the log events are printed in its trees, under their span.
     """
     global _configured
     with _lock:
@@ -234,29 +312,25 @@ def configure(
             return _configured
         if already_set and not force:
             _log.info("llmotel: a tracer provider is already set; keeping it (configure(force=True) replaces it)")
-            _configured = Configured(current, metrics.get_meter_provider(), replaced=False)
+            _configured = Configured(
+                current, metrics.get_meter_provider(), logger_provider=_logs.get_logger_provider(), replaced=False
+            )
             return _configured
 
         resource = Resource.create({"service.name": service_name} if service_name else {})
         tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
         result = Configured(tracer_provider, None, replaced=True)
         if span_exporter is not None:
-            tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
-            result.trace_exporters.append(type(span_exporter).__name__)
+            traces: list[_Built] = [(type(span_exporter).__name__, span_exporter, None)]
         else:
-            names = (
-                [n.strip() for n in traces_exporter.split(",") if n.strip() and n.strip() != "none"]
-                if traces_exporter is not None
-                else _names("OTEL_TRACES_EXPORTER", "otlp")
-            )
-            for name in names:
-                if _is_otlp(name):
-                    result.protocol = _otlp_protocol_for(name, "traces", protocol)
-                    exporter: SpanExporter = otlp_span_exporter(result.protocol, endpoint=endpoint, headers=headers)
-                else:
-                    exporter = _entry_point_exporter("opentelemetry_traces_exporter", name)
-                tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
-                result.trace_exporters.append(name)
+            traces = _exporters(TRACES, TRACES.names(traces_exporter, "otlp"), protocol, endpoint, headers)
+        for name, exporter, otlp in traces:
+            tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+            result.trace_exporters.append(name)
+            if otlp is not None:
+                result.protocol = otlp
+        # metrics and logs follow the traces to OTLP by default
+        default = "otlp" if any(is_otlp(name) for name in result.trace_exporters) else "none"
 
         readers: list[MetricReader] = []
         if settings().metrics_enabled:
@@ -264,42 +338,57 @@ def configure(
                 readers.append(metric_reader)
                 result.metric_exporters.append(type(metric_reader).__name__)
             else:
-                default_metrics = "otlp" if any(_is_otlp(n) for n in result.trace_exporters) else "none"
-                metric_names = (
-                    [n.strip() for n in metrics_exporter.split(",") if n.strip() and n.strip() != "none"]
-                    if metrics_exporter is not None
-                    else _names("OTEL_METRICS_EXPORTER", default_metrics)
-                )
-                for name in metric_names:
-                    if _is_otlp(name):
-                        metric_exporter: MetricExporter = otlp_metric_exporter(
-                            _otlp_protocol_for(name, "metrics", protocol), endpoint=endpoint, headers=headers
-                        )
-                    else:
-                        metric_exporter = _entry_point_exporter("opentelemetry_metrics_exporter", name)
-                    readers.append(PeriodicExportingMetricReader(metric_exporter))
+                names = METRICS.names(metrics_exporter, default)
+                for name, exporter, _ in _exporters(METRICS, names, protocol, endpoint, headers):
+                    readers.append(PeriodicExportingMetricReader(exporter))
                     result.metric_exporters.append(name)
         if readers:
             result.meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
 
-        _set_providers(result, force=already_set)
+        logs_set = not isinstance(_logs.get_logger_provider(), ProxyLoggerProvider)
+        if logs_set and not force:
+            _log.info("llmotel: a logger provider is already set; keeping it (configure(force=True) replaces it)")
+            result.logger_provider = _logs.get_logger_provider()
+        else:
+            if log_exporter is not None:
+                chosen: list[_Built] = [(type(log_exporter).__name__, log_exporter, None)]
+            else:
+                chosen = _exporters(LOGS, LOGS.names(logs_exporter, default), protocol, endpoint, headers)
+                console = next((e for _, e, _ in traces if isinstance(e, ConsoleTraceExporter)), None)
+                if console is not None and not LOGS.named(logs_exporter):
+                    chosen.append(("llmotel_console", console.log_exporter(), None))
+            if chosen:
+                logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+                for name, exporter, _ in chosen:
+                    logger_provider.add_log_record_processor(_log_processor(exporter))
+                    result.log_exporters.append(name)
+                result.logger_provider = logger_provider
+                result._owns_logger_provider = True
+
+        _set_providers(result, force_traces=already_set, force_logs=logs_set)
         atexit.register(result.shutdown)  # bounded: never hangs interpreter exit past the export timeout
         _configured = result
         return result
 
 
-def _set_providers(result: Configured, *, force: bool) -> None:
-    if force:  # the API sets a global provider once; force=True resets that guard, as OTel's test utils do
-        from opentelemetry.util._once import Once
+def _set_providers(result: Configured, *, force_traces: bool, force_logs: bool) -> None:
+    # The API sets a global provider once; replacing one resets that guard, as OTel's test utils do.
+    from opentelemetry.util._once import Once
 
+    own_logs = result._owns_logger_provider and result.logger_provider is not None
+    if force_traces:
         trace._TRACER_PROVIDER_SET_ONCE = Once()
         metrics._internal._METER_PROVIDER_SET_ONCE = Once()
+    if force_logs and own_logs:
+        _logs_internal._LOGGER_PROVIDER_SET_ONCE = Once()
     trace.set_tracer_provider(result.tracer_provider)
     if result.meter_provider is not None:
         metrics.set_meter_provider(result.meter_provider)
-    if force:
-        # The decorators' shared tracer and instruments were resolved against the provider being
-        # replaced (a proxy resolves once); drop them so the next call uses the new providers.
+    if own_logs and result.logger_provider is not None:
+        _logs.set_logger_provider(result.logger_provider)
+    if force_traces or (force_logs and own_logs):
+        # The decorators' shared tracer, instruments and logger were resolved against the providers
+        # being replaced (a proxy resolves once); drop them so the next call uses the new providers.
         from llmotel.wrap import decorators
 
         decorators._Shared.telemetry = None
