@@ -575,3 +575,106 @@ def test_doctor_lists_the_instrumentations_and_their_state(
         "llmotel_llama_index: llama_index.core installed, enabled",
         "llmotel_openai: openai installed, disabled",
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "content", "events"),
+    [
+        (None, "NO_CONTENT (default): content goes nowhere", "not emitted"),
+        ("NO_CONTENT", "NO_CONTENT: content goes nowhere", "not emitted"),
+        ("false", "NO_CONTENT (OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=false): content goes nowhere", "not"),
+        ("span_only", "SPAN_ONLY: content goes to spans", "not emitted"),
+        ("true", "SPAN_ONLY (OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true): content goes to spans", "not"),
+        ("Event_Only", "EVENT_ONLY: content goes to events", "emitted, one per LLM call"),
+        ("SPAN_AND_EVENT", "SPAN_AND_EVENT: content goes to both spans and events", "emitted, one per LLM call"),
+        ("sometimes", "'sometimes' is not one of NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT", "not emitted"),
+    ],
+)
+def test_doctor_says_where_message_content_goes(
+    capsys: pytest.CaptureFixture[str], no_otel_env: pytest.MonkeyPatch, value: str | None, content: str, events: str
+) -> None:
+    if value is not None:
+        no_otel_env.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", value)
+    code, out, _ = run_main(capsys, "doctor", "--no-send")
+    assert code == 0
+    rows = config_rows(out)
+    assert rows["content capture"].startswith(content), rows["content capture"]
+    assert rows["log events"].startswith(events), rows["log events"]
+
+
+def test_doctor_log_events_can_be_forced_on_or_off(
+    capsys: pytest.CaptureFixture[str], no_otel_env: pytest.MonkeyPatch
+) -> None:
+    no_otel_env.setenv("OTEL_INSTRUMENTATION_GENAI_EMIT_EVENT", "true")
+    assert config_rows(run_main(capsys, "doctor", "--no-send")[1])["log events"].startswith("emitted")
+    no_otel_env.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "EVENT_ONLY")
+    no_otel_env.setenv("OTEL_INSTRUMENTATION_GENAI_EMIT_EVENT", "false")
+    assert config_rows(run_main(capsys, "doctor", "--no-send")[1])["log events"].startswith("not emitted")
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, {"logs exporter": "otlp", "logs protocol": "grpc", "logs endpoint": "http://localhost:4317"}),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://col:4318"},
+            {"logs protocol": "http/protobuf", "logs endpoint": "http://col:4318/v1/logs"},
+        ),
+        (  # per-signal variables: the logs' own protocol, and their endpoint used verbatim
+            {
+                "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/protobuf",
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://logs:4318/custom",
+                "OTEL_EXPORTER_OTLP_LOGS_HEADERS": "x-logs-key=abcdefghijkl",
+            },
+            {
+                "protocol": "grpc",
+                "logs protocol": "http/protobuf",
+                "logs endpoint": "http://logs:4318/custom",
+                "logs headers": "x-logs-key=ab…kl (12 chars)",
+            },
+        ),
+        (
+            {"OTEL_LOGS_EXPORTER": "otlp_proto_http"},
+            {"logs exporter": "otlp_proto_http", "logs protocol": "http/protobuf"},
+        ),
+        ({"OTEL_LOGS_EXPORTER": "none"}, {"logs exporter": "off (OTEL_LOGS_EXPORTER=none)"}),
+        (
+            {"OTEL_TRACES_EXPORTER": "console"},
+            {"logs exporter": "off (no OTLP endpoint: the traces go to console, and OTEL_LOGS_EXPORTER is unset)"},
+        ),
+        ({"OTEL_TRACES_EXPORTER": "console", "OTEL_LOGS_EXPORTER": "console"}, {"logs exporter": "console"}),
+        (
+            {"OTEL_TRACES_EXPORTER": "llmotel_console"},
+            {"logs exporter": "llmotel_console (the events are printed under their span)"},
+        ),
+    ],
+)
+def test_doctor_reports_the_logs_pipeline(
+    capsys: pytest.CaptureFixture[str], no_otel_env: pytest.MonkeyPatch, env: dict[str, str], expected: dict[str, str]
+) -> None:
+    for name, value in env.items():
+        no_otel_env.setenv(name, value)
+    code, out, _ = run_main(capsys, "doctor", "--no-send")
+    assert code == 0
+    rows = config_rows(out)
+    assert {key: rows.get(key) for key in expected} == expected
+    if expected.get("logs exporter", "").startswith("off"):
+        assert "logs protocol" not in rows and "logs endpoint" not in rows
+
+
+def test_doctor_warns_when_the_log_events_go_nowhere(
+    capsys: pytest.CaptureFixture[str], no_otel_env: pytest.MonkeyPatch
+) -> None:
+    no_otel_env.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "EVENT_ONLY")
+    no_otel_env.setenv("OTEL_LOGS_EXPORTER", "none")
+    rows = config_rows(run_main(capsys, "doctor", "--no-send")[1])
+    assert rows["log events"] == "emitted, but the logs pipeline is off: they go nowhere"
+
+
+def test_doctor_rejects_an_invalid_logs_protocol(
+    capsys: pytest.CaptureFixture[str], no_otel_env: pytest.MonkeyPatch
+) -> None:
+    no_otel_env.setenv("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/json")
+    code, out, err = run_main(capsys, "doctor", "--no-send")
+    assert code == 2 and out == ""
+    assert "'http/json'" in err and "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL" in err

@@ -3,6 +3,10 @@
 It resolves settings the way the SDK exporters do (without changing them), prints them with
 header values masked, probes the endpoint's TCP port, exports one span with a short timeout and
 says plainly what happened: accepted, refused (the endpoint answered no) or not delivered.
+
+It also says where message content goes (``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``),
+whether the GenAI details log events are emitted, and where the logs pipeline sends them (or why
+it is off), as ``llmotel.configure()`` would set it up.
 """
 
 from __future__ import annotations
@@ -21,25 +25,40 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from llmotel import config
 from llmotel import semconv as sc
 from llmotel.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from llmotel.config import settings
-from llmotel.export.setup import GRPC, ConfigurationError, otlp_protocol, otlp_span_exporter, sdk_disabled
+from llmotel.export.setup import (
+    GRPC,
+    LOGS,
+    TRACES,
+    ConfigurationError,
+    is_otlp,
+    otlp_protocol_for,
+    otlp_span_exporter,
+    sdk_disabled,
+)
 from llmotel.integrations.registry import LIBRARIES
 
 _DEFAULT_GRPC = "http://localhost:4317"
 _DEFAULT_HTTP = "http://localhost:4318"
 
 
-def traces_endpoint(protocol: str) -> str:
-    """The traces endpoint the SDK exporter will use for ``protocol``, resolved like the exporter."""
-    specific = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+def otlp_endpoint(protocol: str, signal: str = "traces") -> str:
+    """The endpoint the SDK exporter of ``signal`` will use for ``protocol``, resolved like the exporter."""
+    specific = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", "").strip()
     generic = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
     if protocol == GRPC:
         return specific or generic or _DEFAULT_GRPC
     if specific:
-        return specific  # used verbatim: must include /v1/traces
-    return (generic or _DEFAULT_HTTP).rstrip("/") + "/v1/traces"
+        return specific  # used verbatim: must include /v1/<signal>
+    return (generic or _DEFAULT_HTTP).rstrip("/") + f"/v1/{signal}"
+
+
+def traces_endpoint(protocol: str) -> str:
+    """The traces endpoint the SDK exporter will use for ``protocol``, resolved like the exporter."""
+    return otlp_endpoint(protocol, "traces")
 
 
 def _grpc_tls(endpoint: str) -> str:
@@ -56,9 +75,10 @@ def _grpc_tls(endpoint: str) -> str:
     return "TLS: the endpoint has no scheme, so the gRPC exporter uses TLS; write http://host:port for plaintext"
 
 
-def masked_headers() -> list[str]:
-    """Configured OTLP header names with their values masked."""
-    raw = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or os.environ.get("OTEL_EXPORTER_OTLP_HEADERS") or ""
+def masked_headers(signal: str = "traces") -> list[str]:
+    """Configured OTLP header names (for ``signal``) with their values masked."""
+    specific = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_HEADERS")
+    raw = specific or os.environ.get("OTEL_EXPORTER_OTLP_HEADERS") or ""
     out = []
     for item in raw.split(","):
         if "=" not in item:
@@ -87,7 +107,56 @@ def _instrumentations() -> list[str]:
     return lines or ["(no llmotel instrumentation is registered)"]
 
 
-def _print_configuration(protocol: str | None, exporters: list[str]) -> None:
+# content mode -> where the prompts and completions go
+_CONTENT_PLACES = {
+    config.NO_CONTENT: "nowhere (prompts and completions are not recorded)",
+    config.SPAN_ONLY: "to spans",
+    config.EVENT_ONLY: "to events (the details log events)",
+    config.SPAN_AND_EVENT: "to both spans and events (the details log events)",
+}
+
+
+def content_capture() -> tuple[bool, str]:
+    """``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` as llmotel reads it: whether the
+    details log events are emitted, and the row saying where content goes."""
+    s = settings()
+    raw = os.environ.get(config.CAPTURE_CONTENT_ENV, "").strip()
+    if config.content_mode(raw) is None:
+        modes = ", ".join(config.CONTENT_MODES)
+        return s.emit_events, f"{raw!r} is not one of {modes}: content goes nowhere"
+    mode = s.content_mode
+    if not raw:
+        shown = f"{mode} (default)"
+    else:
+        shown = mode if raw.upper() == mode else f"{mode} ({config.CAPTURE_CONTENT_ENV}={raw})"
+    return s.emit_events, f"{shown}: content goes {_CONTENT_PLACES[mode]}"
+
+
+def logs_pipeline(trace_exporters: list[str]) -> list[tuple[str, str]]:
+    """The rows describing the logs pipeline ``configure()`` sets up: exporters, protocol and
+    endpoint, or ``off`` and why. Raises ``ConfigurationError`` for an unsupported protocol."""
+    named = LOGS.named(None)
+    names = LOGS.names(None, "otlp" if any(is_otlp(n) for n in trace_exporters) else "none")
+    if not names and not named and "llmotel_console" in trace_exporters:
+        return [("logs exporter", "llmotel_console (the events are printed under their span)")]
+    if not names:
+        if named:
+            why = "OTEL_LOGS_EXPORTER=none"
+        else:
+            traces = ", ".join(trace_exporters) or "none"
+            why = f"no OTLP endpoint: the traces go to {traces}, and OTEL_LOGS_EXPORTER is unset"
+        return [("logs exporter", f"off ({why})")]
+    rows = [("logs exporter", ", ".join(names))]
+    otlp = next((n for n in names if is_otlp(n)), None)
+    if otlp is not None:
+        protocol = otlp_protocol_for(otlp, "logs")
+        rows += [("logs protocol", protocol), ("logs endpoint", otlp_endpoint(protocol, "logs"))]
+        if os.environ.get("OTEL_EXPORTER_OTLP_LOGS_HEADERS"):
+            rows.append(("logs headers", ", ".join(masked_headers("logs")) or "(none)"))
+    return rows
+
+
+def _print_configuration(protocol: str | None, exporters: list[str], logs: list[tuple[str, str]]) -> None:
     s = settings()
     resource = Resource.create()
     timeout = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT")
@@ -109,9 +178,19 @@ def _print_configuration(protocol: str | None, exporters: list[str]) -> None:
         rows.append(("compression", os.environ.get("OTEL_EXPORTER_OTLP_COMPRESSION", "none")))
     sampler = os.environ.get("OTEL_TRACES_SAMPLER", "parentbased_always_on (default)")
     arg = os.environ.get("OTEL_TRACES_SAMPLER_ARG")
+    events, content = content_capture()
+    logs_off = logs[0][1].startswith("off")
+    if not events:
+        event_row = f"not emitted (emitted with EVENT_ONLY / SPAN_AND_EVENT, or {config.EMIT_EVENT_ENV}=true)"
+    elif logs_off:
+        event_row = "emitted, but the logs pipeline is off: they go nowhere"
+    else:
+        event_row = "emitted, one per LLM call (gen_ai.client.inference.operation.details)"
     rows += [
         ("sampler", f"{sampler} {arg}" if arg else sampler),
-        ("content capture", "ON (prompts and completions recorded)" if s.capture_content else "off (default)"),
+        ("content capture", content),
+        ("log events", event_row),
+        *logs,
         ("metrics", "on" if s.metrics_enabled else "off (LLMOTEL_METRICS_ENABLED=false)"),
         ("chunk events per stream", str(s.stream_chunk_events)),
     ]
@@ -181,24 +260,16 @@ def _explain(messages: list[str], protocol: str) -> str:
 
 def run_doctor(args: argparse.Namespace) -> int:
     """Run ``llmotel doctor``; returns the exit code."""
-    exporters = [
-        n.strip() for n in (os.environ.get("OTEL_TRACES_EXPORTER") or "otlp").split(",") if n.strip() != "none"
-    ]
-    otlp = next((n for n in exporters if n.startswith("otlp")), None)
+    config.reload_settings()  # this environment, not settings read before it was changed
+    exporters = TRACES.names(None, "otlp")
+    otlp = next((n for n in exporters if is_otlp(n)), None)
     try:
-        protocol = (
-            None
-            if otlp is None
-            else "http/protobuf"
-            if otlp == "otlp_proto_http"
-            else GRPC
-            if otlp == "otlp_proto_grpc"
-            else otlp_protocol()
-        )
+        protocol = None if otlp is None else otlp_protocol_for(otlp, "traces")
+        logs = logs_pipeline(exporters)
     except ConfigurationError as exc:
         print(f"llmotel doctor: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    _print_configuration(protocol, exporters)
+    _print_configuration(protocol, exporters, logs)
     if args.no_send:
         return EXIT_OK
     if protocol is None:
