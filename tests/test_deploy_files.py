@@ -350,6 +350,52 @@ def pipeline_reference_problems(cfg: Doc) -> Problems:
     return problems
 
 
+def logs_pipeline_problems(cfg: Doc) -> Problems:
+    """llmotel's log events (the GenAI details events) need a logs pipeline from the OTLP receiver to
+    the debug exporter, the only place the stack shows them (Jaeger stores traces only)."""
+    logs = pipelines(cfg).get("logs")
+    if logs is None:
+        return ["no logs pipeline: the collector would refuse llmotel's log events"]
+    problems = []
+    if "otlp" not in _pipeline_list(logs, "receivers"):
+        problems.append(f"logs pipeline: receivers {_pipeline_list(logs, 'receivers')} do not include otlp")
+    exporters = _pipeline_list(logs, "exporters")
+    debug = [c for c in exporters if component_type(c) == "debug"]
+    if not debug:
+        problems.append(f"logs pipeline: no debug exporter in {exporters} (where the log events are read)")
+    for comp in debug:
+        verbosity = ((cfg.get("exporters") or {}).get(comp) or {}).get("verbosity")
+        if verbosity != "detailed":
+            problems.append(f"exporter {comp!r}: verbosity {verbosity!r}, not 'detailed' (attributes not printed)")
+    for comp in exporters:
+        if "jaeger" in comp:
+            problems.append(f"logs pipeline: exporter {comp!r} sends logs to Jaeger, which stores traces only")
+    return problems
+
+
+def logs_comment_problems(text: str) -> Problems:
+    """The collector config says where the log events can be seen (not in Jaeger)."""
+    comments = "\n".join(line for line in text.splitlines() if line.lstrip().startswith("#"))
+    problems = []
+    if "docker compose logs otel-collector" not in comments:
+        problems.append("no comment says the log events are read with `docker compose logs otel-collector`")
+    if not re.search(r"Jaeger[^\n]*(traces only|only traces|does not show logs)", comments):
+        problems.append("no comment says Jaeger shows traces only")
+    return problems
+
+
+def demo_logs_problems(compose: Doc, service: str = DEMO_SERVICE) -> Problems:
+    """The demo sends its log events to the collector, with content on them (made-up prompts)."""
+    env = environment(_services(compose).get(service) or {})
+    problems = []
+    if env.get("OTEL_LOGS_EXPORTER", "otlp") != "otlp":
+        problems.append(f"services.{service}: OTEL_LOGS_EXPORTER={env['OTEL_LOGS_EXPORTER']!r}, not otlp")
+    mode = env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "").upper()
+    if mode not in ("EVENT_ONLY", "SPAN_AND_EVENT"):
+        problems.append(f"services.{service}: content capture {mode or 'unset'!r} emits no log events")
+    return problems
+
+
 def extension_problems(cfg: Doc) -> Problems:
     problems = []
     defined = cfg.get("extensions") or {}
@@ -551,6 +597,7 @@ def test_demo_endpoint_targets_collector(compose: Doc, collector: Doc) -> None:
     "check",
     [
         pipeline_reference_problems,
+        logs_pipeline_problems,
         extension_problems,
         memory_limiter_problems,
         banned_component_problems,
@@ -561,6 +608,17 @@ def test_demo_endpoint_targets_collector(compose: Doc, collector: Doc) -> None:
 def test_collector_checks(collector: Doc, check: Callable[[Doc], Problems]) -> None:
     problems = check(collector)
     assert not problems, "collector-config.yaml:" + show(problems)
+
+
+def test_collector_logs_pipeline_and_where_to_read_it(compose: Doc, collector: Doc) -> None:
+    logs = pipelines(collector)["logs"]
+    assert _pipeline_list(logs, "receivers") == ["otlp"]
+    assert _pipeline_list(logs, "exporters") == ["debug"]
+    assert collector["exporters"]["debug"]["verbosity"] == "detailed"
+    referenced = {c for pipe in pipelines(collector).values() for c in _pipeline_list(pipe, "exporters")}
+    assert referenced <= set(collector["exporters"])  # every exporter a pipeline names is defined
+    assert not logs_comment_problems(_read(COLLECTOR_PATH))
+    assert not demo_logs_problems(compose)
 
 
 def test_collector_exports_traces_to_jaeger_service(compose: Doc, collector: Doc) -> None:
@@ -840,3 +898,49 @@ def test_docs_problems_on_broken_docs(compose: Doc) -> None:
     problems = docs_problems(short_table, compose)
     assert_reports(problems, "troubleshooting table has 2 rows")
     assert_reports(problems, "must have a symptom, a cause and a fix")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "fragment"),
+    [
+        ("service.pipelines.logs", DELETE, "no logs pipeline"),
+        ("service.pipelines.logs.receivers", ["otlp/other"], "do not include otlp"),
+        ("service.pipelines.logs.exporters", ["otlp_grpc/jaeger"], "no debug exporter"),
+        ("service.pipelines.logs.exporters", ["debug", "otlp_grpc/jaeger"], "Jaeger, which stores traces only"),
+        ("exporters.debug.verbosity", "basic", "not 'detailed'"),
+        ("exporters.debug.verbosity", DELETE, "not 'detailed'"),
+    ],
+)
+def test_logs_pipeline_problems(collector: Doc, path: str, value: Any, fragment: str) -> None:
+    set_in(collector, path, value)
+    assert_reports(logs_pipeline_problems(collector), fragment)
+
+
+def test_an_undefined_logs_exporter_is_reported(collector: Doc) -> None:
+    set_in(collector, "service.pipelines.logs.exporters", ["debug/typo"])
+    assert_reports(pipeline_reference_problems(collector), "pipeline logs: exporter 'debug/typo' is not defined")
+
+
+def test_logs_comment_problems() -> None:
+    text = _read(COLLECTOR_PATH)
+    assert_reports(logs_comment_problems(text.replace("docker compose logs", "docker logs")), "docker compose logs")
+    no_jaeger_note = "\n".join(line for line in text.splitlines() if "Jaeger" not in line)
+    assert_reports(logs_comment_problems(no_jaeger_note), "Jaeger shows traces only")
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"OTEL_LOGS_EXPORTER": "none"}, "OTEL_LOGS_EXPORTER='none', not otlp"),
+        ({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY"}, "emits no log events"),
+        ({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": None}, "'unset' emits no log events"),
+    ],
+)
+def test_demo_logs_problems(compose: Doc, env: dict[str, Any], fragment: str) -> None:
+    demo_env = compose["services"]["demo"]["environment"]
+    for key, value in env.items():
+        if value is None:
+            del demo_env[key]
+        else:
+            demo_env[key] = value
+    assert_reports(demo_logs_problems(compose), fragment)
