@@ -371,6 +371,7 @@ def test_create_stream_closed_early(
         sc.GEN_AI_USAGE_OUTPUT_TOKENS: 1,  # only message_start arrived
         **HEADER_ATTRS,
         **stream_end(1, False, "closed"),
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("error",),  # cut before its finish reason
     }
 
 
@@ -467,6 +468,7 @@ def test_stream_helper_exited_early(
         sc.GEN_AI_USAGE_OUTPUT_TOKENS: 1,
         **HEADER_ATTRS,
         **stream_end(3, False, "context_exit"),
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("error",),  # cut before its finish reason
     }
 
 

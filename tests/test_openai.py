@@ -429,6 +429,7 @@ def test_stream_break_and_close(instrumented: OpenAIInstrumentor, client: openai
         sc.LLMOTEL_USAGE_UNKNOWN: True,
         **HEADER_ATTRS,
         **stream_end(1, False, "closed"),
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("error",),  # cut before its finish reason
     }
     assert chunk_events(span) == full_chunk_events()[:1]
     assert_ok(span)
@@ -482,6 +483,7 @@ def test_stream_dropped_without_close_ends_on_garbage_collection(
         sc.LLMOTEL_USAGE_UNKNOWN: True,
         **HEADER_ATTRS,
         **stream_end(1, False, "garbage_collected"),
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("error",),  # cut before its finish reason
     }
 
 
@@ -505,6 +507,7 @@ def test_stream_error_from_the_server_mid_stream(
         sc.GEN_AI_REQUEST_STREAM: True,
         **HEADER_ATTRS,
         **stream_end(2, False, "error"),
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("error",),  # cut before its finish reason
         sc.ERROR_TYPE: "openai.APIError",
     }
     assert span.status.status_code is StatusCode.ERROR
@@ -541,6 +544,7 @@ async def test_async_stream_break_and_close(instrumented: OpenAIInstrumentor, ac
         sc.LLMOTEL_USAGE_UNKNOWN: True,
         **HEADER_ATTRS,
         **stream_end(1, False, "closed"),
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("error",),  # cut before its finish reason
     }
 
 

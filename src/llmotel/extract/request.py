@@ -22,6 +22,24 @@ def _choice_count(value: Any) -> int | None:
     return None if count == 1 else count  # the conventions record it only when it is not 1
 
 
+_JSON_FORMATS = frozenset({"json", "json_object", "json_schema"})
+
+
+def _output_type(value: Any) -> str | None:
+    """``gen_ai.output.type`` from ``response_format`` (``{"type": "json_schema"}``, a pydantic
+    model class for ``.parse``, ``"json"``) or ``modalities`` (``["text", "audio"]``)."""
+    if isinstance(value, type):
+        return "json"  # a structured-output model class
+    if isinstance(value, (list, tuple)):  # modalities
+        names = {v for v in value if isinstance(v, str)}
+        return "speech" if "audio" in names else "text" if "text" in names else None
+    kind = value if isinstance(value, str) else as_str(get(value, "type"))
+    if kind is None:
+        return None
+    kind = kind.lower()
+    return "json" if kind in _JSON_FORMATS else "text" if kind == "text" else None
+
+
 _PARAMS: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any]], ...] = (
     (sc.GEN_AI_REQUEST_TEMPERATURE, ("temperature",), as_float),
     (
@@ -36,6 +54,7 @@ _PARAMS: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any]], ...] = (
     (sc.GEN_AI_REQUEST_FREQUENCY_PENALTY, ("frequency_penalty",), as_float),
     (sc.GEN_AI_REQUEST_PRESENCE_PENALTY, ("presence_penalty",), as_float),
     (sc.GEN_AI_REQUEST_CHOICE_COUNT, ("n", "candidate_count"), _choice_count),
+    (sc.GEN_AI_OUTPUT_TYPE, ("response_format", "modalities"), _output_type),
 )
 
 EMPTY: Mapping[str, Any] = {}

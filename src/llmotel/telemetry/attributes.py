@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from llmotel import semconv as sc
+from llmotel.config import SettingsHolder, settings
 from llmotel.records import LLMCall, Usage
 
 AttributeValue = str | bool | int | float | list[str]
@@ -54,6 +55,8 @@ def usage_attributes(usage: Usage, attrs: dict[str, Any]) -> None:
         attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read_input_tokens
     if usage.cache_creation_input_tokens is not None:
         attrs[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_creation_input_tokens
+        if (SettingsHolder.current or settings()).latest_semconv:  # the conventions' newer name, too
+            attrs[sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = usage.cache_creation_input_tokens
     if usage.reasoning_output_tokens is not None:
         attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_output_tokens
 

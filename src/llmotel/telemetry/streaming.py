@@ -206,6 +206,8 @@ class StreamingSpan:
                 internal_error("stream events", internal)
         self._samples = []
         self._last_chunk = None
+        if count and not call.finish_reasons and stop_reason != "exhausted":
+            call.finish_reasons = ["error"]  # cut before any finish reason arrived (the conventions' "error")
         self._finish(end_ns, exc, extra, ttfc, tpoc)
 
     def stream_stopped(self, exc: BaseException) -> None:

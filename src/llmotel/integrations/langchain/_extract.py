@@ -315,10 +315,11 @@ def run_name(serialized: Any, kwargs: Mapping[str, Any], default: str) -> str:
 
 
 def conversation_id(metadata: Any) -> str | None:
-    """``gen_ai.conversation.id`` from the run's metadata (``conversation_id`` / ``thread_id``)."""
+    """``gen_ai.conversation.id`` from the run's metadata: ``conversation_id``, LangGraph's
+    ``thread_id`` (from ``configurable``), or ``session_id``, the first one set."""
     if not isinstance(metadata, Mapping):
         return None
-    for key in ("conversation_id", "thread_id"):
+    for key in ("conversation_id", "thread_id", "session_id"):
         value = metadata.get(key)
         if isinstance(value, (str, int)) and not isinstance(value, bool):
             return str(value)

@@ -150,12 +150,10 @@ class LlmotelCallbackHandler(EventCallbacks, BaseCallbackHandler):
             event_in(parent, "llmotel.retry", {RETRY_ATTEMPT: attempt})
         return attempt
 
-    def _common(self, run_id: UUID, metadata: Any, attempt: int | None) -> dict[str, Any]:
-        """The attributes every span of a run gets: run id, conversation id, retry attempt."""
+    def _common(self, run_id: UUID, attempt: int | None) -> dict[str, Any]:
+        """The attributes every span of a run gets: run id, retry attempt (the conversation id
+        goes in the run's record, so the details event and the spans inside carry it too)."""
         extra: dict[str, Any] = {RUN_ID: str(run_id)}
-        conversation = conversation_id(metadata)
-        if conversation:
-            extra[sc.GEN_AI_CONVERSATION_ID] = conversation
         if attempt is not None:
             extra[RETRY_ATTEMPT] = attempt
         return extra
@@ -215,9 +213,10 @@ class LlmotelCallbackHandler(EventCallbacks, BaseCallbackHandler):
         request = {"invocation_params": params, "metadata": metadata}
         call = LLMCall(operation, provider_of(serialized, metadata))
         self._extractor.request(call, None, (payload,), request)
+        call.conversation_id = conversation_id(metadata)  # None: the context's, if any
         instance = ModelParams(params)
         llm = self._telemetry.start(call, self._extractor, (instance, (payload,), request), parent)
-        llm.set_attributes(self._common(run_id, metadata, attempt))
+        llm.set_attributes(self._common(run_id, attempt))
         self._runs.start(run_id, parent_run_id, llm, parent, "llm")
 
     @guarded
@@ -280,7 +279,7 @@ class LlmotelCallbackHandler(EventCallbacks, BaseCallbackHandler):
         attempt = self._note_retry(parent, tags)
         agent = is_agent(name, tags)
         provider = provider_of(None, metadata) if agent and metadata and metadata.get("ls_provider") else None
-        record = Chain(name, agent, provider, self._common(run_id, metadata, attempt))
+        record = Chain(name, agent, provider, self._common(run_id, attempt), conversation_id(metadata))
         chain = ChainRun(record, tracer=self._tracer, parent=parent)
         self._runs.start(run_id, parent_run_id, chain, parent, "chain")
 

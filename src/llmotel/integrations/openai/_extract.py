@@ -41,6 +41,11 @@ class OpenAIExtractor(Extractor):
         base_url = getattr(client, "base_url", None)
         if base_url is not None:
             call.server_address, call.server_port = server_of_url(base_url)
+        conversation = kwargs.get("conversation")  # the Responses API: "conv_..." or {"id": "conv_..."}
+        if conversation is not None:
+            cid = conversation if isinstance(conversation, str) else get(conversation, "id")
+            if isinstance(cid, str) and cid:
+                call.conversation_id = cid
         if _raw_mode(kwargs) == "stream":  # with_streaming_response: the body is the caller's to read
             call.extra = {**(call.extra or {}), "llmotel.openai.raw_response": "streaming"}
 
