@@ -232,6 +232,40 @@ report(kept=kept_info, forced_logs=forced.log_exporters, new_is_global=_logs.get
     assert record["span_id"] == after["span_id"]
 
 
+LLM_APP = """
+import llmotel
+
+@llmotel.trace_chat(provider="acme")
+def chat(messages, model):
+    return {"id": "r1", "model": model, "usage": {"prompt_tokens": 3, "completion_tokens": 1},
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"}, "finish_reason": "stop"}]}
+
+chat([{"role": "user", "content": "before configure"}], model="acme-1")  # llmotel resolves its logger now
+if FORCE:
+    from opentelemetry.sdk.trace import TracerProvider
+    trace.set_tracer_provider(TracerProvider())
+r = configure(force=FORCE)
+chat([{"role": "user", "content": "hi"}], model="acme-1")
+report(flushed=r.shutdown(), logs=r.log_exporters)
+"""
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_llmotel_decorated_calls_send_their_details_event(http_receiver: HttpReceiver, force: bool) -> None:
+    # The emitter's logger, resolved before configure() (or against the providers configure(force=True)
+    # replaces), must reach the pipeline configure() set up.
+    env = otlp_env(http_receiver, OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="EVENT_ONLY")
+    result, _ = run(f"FORCE = {force}\n" + LLM_APP, env)
+    assert result == {"flushed": True, "logs": ["otlp"]}
+    [span] = http_receiver.wait_for_spans(1)
+    [record] = http_receiver.wait_for_logs(1)
+    assert record["event_name"] == EVENT_INFERENCE_DETAILS
+    assert (record["trace_id"], record["span_id"]) == (span["trace_id"], span["span_id"])
+    assert record["attributes"]["gen_ai.input.messages"] == MESSAGES
+    assert record["attributes"]["gen_ai.request.model"] == "acme-1"
+    assert "gen_ai.input.messages" not in span["attributes"]  # EVENT_ONLY: content on the event alone
+
+
 def test_an_unknown_logs_exporter_name_is_a_configuration_error() -> None:
     body = """
 from llmotel.export.setup import ConfigurationError

@@ -1,1 +1,2 @@
-"""Exporters and SDK setup: console trace view, OTLP configuration."""
+"""Exporters and SDK setup: the console trace view (log events under their spans) and the OTLP
+configuration of traces, metrics and logs."""
