@@ -174,6 +174,8 @@ def run_instrumented(tmp_path: Path, extra_env: dict[str, str], app: str = APP) 
             "OTEL_METRICS_EXPORTER": "none",
             "OTEL_LOGS_EXPORTER": "none",
             "OTEL_SERVICE_NAME": "auto-app",
+            # the official openai instrumentation (a test dependency) stays out unless a test asks
+            "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "openai",
             **extra_env,
         }
     )
@@ -195,10 +197,20 @@ def test_opentelemetry_instrument_traces_an_unmodified_app(tmp_path: Path) -> No
 
 
 def test_disabled_instrumentation_by_name(tmp_path: Path) -> None:
-    result = run_instrumented(tmp_path, {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "llmotel_openai"})
+    result = run_instrumented(tmp_path, {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "llmotel_openai,openai"})
     assert result.returncode == 0, result.stderr
     assert "APP-RESULT chatcmpl-auto" in result.stdout
     assert "chat gpt-auto" not in result.stdout
+    assert result.stderr == ""
+
+
+def test_next_to_the_official_openai_instrumentation_one_span_per_call(tmp_path: Path) -> None:
+    """Both auto-instrumentations enabled (``opentelemetry-instrumentation-genai-openai`` installed):
+    the app still gets one LLM span per call."""
+    result = run_instrumented(tmp_path, {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ""})
+    assert result.returncode == 0, result.stderr
+    assert "APP-RESULT chatcmpl-auto" in result.stdout
+    assert result.stdout.count('"name": "chat gpt-auto"') == 1
     assert result.stderr == ""
 
 

@@ -143,8 +143,12 @@ class PatchingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._generation += 1
             applied, self._applied = self._applied, []
         for item in reversed(applied):
-            if vars(item.parent).get(item.name) is not item.wrapper:
-                continue  # replaced by someone else since: leave theirs alone
+            current = vars(item.parent).get(item.name)
+            # ours, or ours bound (what ``opentelemetry.instrumentation.utils.unwrap`` puts back when
+            # another instrumentation wrapped ours and is undone first); anything else is someone
+            # else's since: leave theirs alone
+            if current is not item.wrapper and getattr(current, "_self_parent", None) is not item.wrapper:
+                continue
             if item.owned:
                 setattr(item.parent, item.name, item.original)
             else:

@@ -59,6 +59,8 @@ __all__ = [
     "LEGACY_SUPPRESS_KEY",
     "SPAN_KEY",
     "SUPPRESS_KEY",
+    "UTIL_INFERENCE_KEY",
+    "UTIL_INFERENCE_MODULE",
     "Attachment",
     "Context",
     "RunContext",
@@ -88,6 +90,14 @@ INFERENCE_SPAN_KEY = otel_context.create_key("opentelemetry.genai.inference_span
 """Context key holding the ``LLMSpan`` a call runs under (de-duplication, callback routing)."""
 CHAIN_RUN_KEY = otel_context.create_key("llmotel.chain_run")
 """Context key holding the ``ChainRun`` (chain span) the code runs under."""
+UTIL_INFERENCE_KEY = "opentelemetry.genai.client.inference.context"
+"""The OpenTelemetry GenAI util's inference context key (``opentelemetry-util-genai`` 1.3, used by
+the official instrumentations): a plain string, holding the util's ``InferenceData`` while one of
+its inference spans runs. llmotel does not trace a call made under another instrumentation's
+inference (the outer span wins), and puts an ``InferenceData`` in its own inference context so an
+official instrumentation inside does not trace the same call a second time."""
+UTIL_INFERENCE_MODULE = "opentelemetry.util.genai._inference_invocation"
+"""Where the util defines ``InferenceData`` (checked in ``sys.modules``: never imported by llmotel)."""
 CONVERSATION_KEY = otel_context.create_key("llmotel.conversation_id")
 """Context key holding the ``gen_ai.conversation.id`` the code runs under (``llmotel.conversation``)."""
 

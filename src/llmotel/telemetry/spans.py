@@ -9,6 +9,7 @@ across a ``yield`` and never produces "Failed to detach context" errors.
 
 from __future__ import annotations
 
+import sys
 import weakref
 from collections.abc import Mapping
 from time import perf_counter_ns, time_ns
@@ -30,6 +31,8 @@ from llmotel.telemetry.context import (
     CONVERSATION_KEY,
     INFERENCE_SPAN_KEY,
     SPAN_KEY,
+    UTIL_INFERENCE_KEY,
+    UTIL_INFERENCE_MODULE,
     Context,
     attach_context,
     current_context,
@@ -56,6 +59,7 @@ __all__ = [
     "bounded_text",
     "current_context",
     "detach_context",
+    "foreign_inference",
     "inference_context",
     "inside_inference",
     "record_error",
@@ -82,8 +86,11 @@ class InferenceMarker(weakref.ref["LLMSpan"]):
     runs on every call).
     """
 
-    __slots__ = ("span",)
+    __slots__ = ("span", "util")
     span: trace.Span
+    util: Any
+    """The OTel GenAI util's ``InferenceData`` this call put in its context (set only when the util
+    is loaded): how a call tells its own inference from an official instrumentation's."""
 
     @property
     def llm(self) -> LLMSpan | None:
@@ -119,6 +126,27 @@ def active_llm_span() -> LLMSpan | None:
     """The llmotel inference span the current code runs under, if any."""
     value = current_context().get(INFERENCE_SPAN_KEY)
     return value.llm if isinstance(value, InferenceMarker) else None
+
+
+_modules = sys.modules
+
+
+def _claim_for_util(ctx: Context, marker: InferenceMarker, util: Any) -> None:
+    """Put the util's ``InferenceData`` in the call's context (its inner invocations then publish
+    to it instead of starting a span)."""
+    try:
+        data = util.InferenceData()
+    except Exception:  # a util without it (another version): nothing to coordinate with
+        return
+    marker.util = data
+    dict.__setitem__(ctx, UTIL_INFERENCE_KEY, data)
+
+
+def foreign_inference(ctx: Context, outer: Any) -> bool:
+    """Another instrumentation's inference span (the OTel GenAI util's) is active in ``ctx``, and
+    is not llmotel's ``outer`` one: the call is already traced."""
+    data = ctx.get(UTIL_INFERENCE_KEY)
+    return data is not None and (outer is None or getattr(outer, "util", None) is not data)
 
 
 Request = tuple[Any, tuple[Any, ...], Mapping[str, Any]]
@@ -198,6 +226,9 @@ class LLMSpan(StreamingSpan):
         self.context = ctx = Context(base)
         dict.__setitem__(ctx, SPAN_KEY, span)
         dict.__setitem__(ctx, INFERENCE_SPAN_KEY, marker)
+        util = _modules.get(UTIL_INFERENCE_MODULE)
+        if util is not None:  # an official GenAI instrumentation may run inside: it must not trace the call again
+            _claim_for_util(ctx, marker, util)
         self._done = False
         run: Any = base.get(CHAIN_RUN_KEY)
         self._run = run

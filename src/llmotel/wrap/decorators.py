@@ -28,6 +28,7 @@ from llmotel.records import LLMCall
 from llmotel.telemetry.context import LEGACY_SUPPRESS_KEY as _LEGACY_SUPPRESS_KEY
 from llmotel.telemetry.context import SPAN_KEY as _SPAN_KEY
 from llmotel.telemetry.context import SUPPRESS_KEY as _SUPPRESS_INSTRUMENTATION_KEY
+from llmotel.telemetry.context import UTIL_INFERENCE_KEY as _UTIL_INFERENCE_KEY
 from llmotel.telemetry.context import Context, instrumentation_enabled
 from llmotel.telemetry.spans import (
     INFERENCE_SPAN_KEY,
@@ -36,6 +37,7 @@ from llmotel.telemetry.spans import (
     attach_context,
     current_context,
     detach_context,
+    foreign_inference,
     reset_context,
 )
 from llmotel.wrap.streams import AsyncStreamProxy, SyncStreamProxy
@@ -62,9 +64,9 @@ def trace_decision(ctx: Context | None = None) -> Any:
     if ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_LEGACY_SUPPRESS_KEY):
         return False
     outer: Any = ctx.get(INFERENCE_SPAN_KEY)
-    if outer is None or outer.span is not ctx.get(_SPAN_KEY):
-        return True
-    return outer
+    if outer is not None and outer.span is ctx.get(_SPAN_KEY):
+        return outer
+    return not foreign_inference(ctx, outer)  # under an official instrumentation's span: already traced
 
 
 def should_trace() -> bool:
@@ -229,8 +231,12 @@ class CallSpec:
             (outer is not None and outer.span is ctx.get(_SPAN_KEY))
             or ctx.get(_SUPPRESS_INSTRUMENTATION_KEY)
             or ctx.get(_LEGACY_SUPPRESS_KEY)
-        ):  # ``trace_decision``, inlined: nested directly in our own span (fold), or suppressed
-            return None, trace_decision(ctx)
+            or ctx.get(_UTIL_INFERENCE_KEY) is not None
+        ):  # ``trace_decision``, inlined: nested directly in our own span (fold), suppressed, or
+            # under an inference span (maybe another instrumentation's)
+            decision = trace_decision(ctx)
+            if decision is not True:
+                return None, decision
         active = self.begin(instance, args, kwargs, ctx)
         if active is None:
             return None, False
