@@ -5,6 +5,7 @@ Run (one command, one process)::
     python benchmarks/bench_decorators.py            # full run, about 1-2 minutes
     python benchmarks/bench_decorators.py --quick    # smoke run, a few seconds
     python benchmarks/bench_decorators.py --repeat 600 --metrics --json out.json
+    python benchmarks/bench_decorators.py --events   # + a pass with the details log events on (EVENT_ONLY)
 
 For each benchmark three variants of the same fake LLM call are timed in interleaved rounds (the
 order rotates ABC, BCA, CAB, ...):
@@ -15,7 +16,10 @@ order rotates ABC, BCA, CAB, ...):
     (c) llmotel   the fake method decorated with ``@llmotel.trace_chat(provider="openai")``
 
 Both traced variants share one pipeline: an SDK ``TracerProvider`` with a ``SimpleSpanProcessor``
-feeding a no-op exporter. Each round times one short batch per variant with ``perf_counter_ns``
+feeding a no-op exporter, and an SDK ``LoggerProvider`` with a ``SimpleLogRecordProcessor`` feeding a
+no-op log exporter (only the ``--events`` pass emits to it: ``EVENT_ONLY``, one details event with
+the call's content per call; the floor emits none, so that pass shows what the events cost).
+Each round times one short batch per variant with ``perf_counter_ns``
 and the garbage collector disabled; overheads are medians of the per-round paired differences
 (c-a, b-a), so a CPU-speed change hits all three variants of a round alike. See
 ``benchmarks/README.md`` for the columns and targets. The last lines of the output are one
@@ -39,7 +43,9 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
-from opentelemetry import metrics, trace
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -314,6 +320,22 @@ class NoopExporter(SpanExporter):
         return None
 
 
+class NoopLogExporter(LogRecordExporter):
+    """Accepts every log record and does nothing (``count`` for the sanity check)."""
+
+    count = 0
+
+    def export(self, batch: Any) -> LogRecordExportResult:
+        self.count += len(batch)
+        return LogRecordExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        return None
+
+
 @dataclass
 class Pipeline:
     exporter: NoopExporter
@@ -327,6 +349,9 @@ def setup_pipeline(with_metrics: bool) -> Pipeline:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(NoopLogExporter()))
+    _logs.set_logger_provider(logger_provider)
     reader = None
     if with_metrics:
         reader = InMemoryMetricReader()
@@ -335,9 +360,10 @@ def setup_pipeline(with_metrics: bool) -> Pipeline:
     return Pipeline(exporter, provider, reader)
 
 
-def set_capture(on: bool) -> None:
+def set_capture(on: bool | str) -> None:
+    """Content capture off, on (``True``: on spans), or a content mode (``"EVENT_ONLY"``)."""
     if on:
-        os.environ[CAPTURE_ENV] = "true"
+        os.environ[CAPTURE_ENV] = on if isinstance(on, str) else "true"
     else:
         os.environ.pop(CAPTURE_ENV, None)
     config.reload_settings()
@@ -391,7 +417,7 @@ class Case:
 class Result:
     name: str
     kind: str
-    capture: bool
+    capture: bool | str
     rounds: int
     calls_per_batch: int
     chunks: int
@@ -406,7 +432,7 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
     return q1, q2, q3
 
 
-def measure(case: Case, rounds: int, capture: bool) -> Result:
+def measure(case: Case, rounds: int, capture: bool | str) -> Result:
     """Interleaved rounds; each round times one batch per variant (rotating order), gc disabled."""
     for variant in VARIANTS:  # warm-up: caches, first-call paths, branch predictors
         case.batch(case.objects[variant], case.calls)
@@ -647,10 +673,10 @@ def verdict(r: Result) -> str:
 
 def bench_line(r: Result) -> str:
     s = r.stats
-    name = r.name + ("_capture" if r.capture else "")
+    name = r.name + ("_events" if r.capture == "EVENT_ONLY" else "_capture" if r.capture else "")
     parts = [
         f"BENCH name={name}",
-        f"capture={'on' if r.capture else 'off'}",
+        f"capture={'events' if r.capture == 'EVENT_ONLY' else 'on' if r.capture else 'off'}",
         f"rounds={r.rounds}",
         f"plain_us={s['plain_us']:.3f}",
         f"floor_us={s['floor_us']:.3f}",
@@ -693,6 +719,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--metrics", action="store_true", help="install an SDK MeterProvider (InMemoryMetricReader)")
     p.add_argument("--json", metavar="PATH", help="also write every result (with raw samples) as JSON")
     p.add_argument("--no-capture-pass", action="store_true", help="skip the content-capture pass")
+    p.add_argument("--events", action="store_true", help="also a pass with the details log events on (EVENT_ONLY)")
     p.add_argument("--memory-calls", type=int, default=None, help="decorated calls in the memory check")
     return p.parse_args(argv)
 
@@ -736,13 +763,21 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     cases = build_cases(scale)
-    passes = [False] if args.no_capture_pass else [False, True]
+    passes: list[bool | str] = [False] if args.no_capture_pass else [False, True]
+    if args.events:
+        passes.append("EVENT_ONLY")
     all_results: list[Result] = []
     for capture in passes:
         set_capture(capture)
         results = [measure(case, rounds, capture) for case in cases]
         all_results += results
-        label = "content capture ON (" + CAPTURE_ENV + "=true)" if capture else "content capture off (default)"
+        label = (
+            f"details log events ON ({CAPTURE_ENV}=EVENT_ONLY: content on events, none on spans)"
+            if capture == "EVENT_ONLY"
+            else "content capture ON (" + CAPTURE_ENV + "=true)"
+            if capture
+            else "content capture off (default)"
+        )
         print_table(results, label)
     set_capture(False)
     _Loop.close()
@@ -796,7 +831,7 @@ def main(argv: list[str] | None = None) -> int:
             },
             "results": [
                 {
-                    "name": r.name + ("_capture" if r.capture else ""),
+                    "name": r.name + ("_events" if r.capture == "EVENT_ONLY" else "_capture" if r.capture else ""),
                     "kind": r.kind,
                     "capture": r.capture,
                     "rounds": r.rounds,

@@ -71,7 +71,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Every quick run, started in parallel; outputs go to files (no pipe can fill up and block)."""
     tmp = tmp_path_factory.mktemp("bench")
     commands = {
-        "decorators": ["bench_decorators.py", "--quick", "--json", str(tmp / "decorators.json")],
+        "decorators": ["bench_decorators.py", "--quick", "--events", "--json", str(tmp / "decorators.json")],
         "openai": ["bench_openai.py", "--quick", "--json", str(tmp / "openai.json")],
         "compare": [
             "bench_openai.py",
@@ -144,6 +144,10 @@ def test_call_benchmarks_report_numbers(quick_run: tuple[Result, Path]) -> None:
             number(lines[name][key])
     assert lines["sync_call"]["capture"] == "off"
     assert lines["sync_call_capture"]["capture"] == "on"
+    for name in CALLS:  # the --events pass: the details log events on
+        assert lines[f"{name}_events"]["capture"] == "events"
+        for key in CALL_KEYS:
+            number(lines[f"{name}_events"][key])
 
 
 def test_stream_benchmarks_report_per_chunk_numbers(quick_run: tuple[Result, Path]) -> None:
