@@ -19,7 +19,7 @@ import llmotel
 from conftest import finished
 from helpers import fake_openai
 from helpers.events import event_attrs, one_detail
-from helpers.spans import attrs
+from helpers.spans import attrs, instrumented
 from llmotel import semconv as sc
 from llmotel.callbacks import trace_chain
 from llmotel.integrations.langchain import LlmotelCallbackHandler
@@ -183,13 +183,7 @@ def test_langchain_without_metadata_inherits_the_applications_conversation() -> 
 
 @pytest.mark.parametrize("conversation", ["conv_abc", {"id": "conv_abc"}])
 def test_openai_responses_conversation_param(conversation: Any) -> None:
-    server = fake_openai.FakeOpenAI()
-    instrumentor = OpenAIInstrumentor()
-    instrumentor.instrument()
-    try:
-        with fake_openai.sync_client(server) as client:
-            client.responses.create(model="gpt-4o", input="hi", conversation=conversation)
-    finally:
-        instrumentor.uninstrument()
+    with instrumented(OpenAIInstrumentor()), fake_openai.sync_client(fake_openai.FakeOpenAI()) as client:
+        client.responses.create(model="gpt-4o", input="hi", conversation=conversation)
     [span] = finished()
     assert attrs(span)[CONV] == "conv_abc"

@@ -28,7 +28,7 @@ import llmotel
 from conftest import finished
 from helpers import fake_anthropic, fake_openai
 from helpers.events import assert_correlated, details, event_attrs, one_detail
-from helpers.spans import attrs
+from helpers.spans import attrs, instrumented
 from llmotel import semconv as sc
 from llmotel._safety import internal_error_counts
 from llmotel.integrations import llama_index as li
@@ -286,16 +286,10 @@ def event_only(env: Any) -> None:
 
 
 def test_openai_chat_and_stream(event_only: None) -> None:
-    server = fake_openai.FakeOpenAI()
-    instrumentor = OpenAIInstrumentor()
-    instrumentor.instrument()
-    try:
-        with fake_openai.sync_client(server) as client:
-            client.chat.completions.create(model="gpt-4o", messages=USER)
-            for _ in client.chat.completions.create(model="gpt-4o", messages=USER, stream=True):
-                pass
-    finally:
-        instrumentor.uninstrument()
+    with instrumented(OpenAIInstrumentor()), fake_openai.sync_client(fake_openai.FakeOpenAI()) as client:
+        client.chat.completions.create(model="gpt-4o", messages=USER)
+        for _ in client.chat.completions.create(model="gpt-4o", messages=USER, stream=True):
+            pass
     spans = [s for s in finished() if s.name == "chat gpt-4o"]
     records = [r.log_record for r in details()]
     assert len(spans) == len(records) == 2
@@ -308,14 +302,8 @@ def test_openai_chat_and_stream(event_only: None) -> None:
 
 
 def test_anthropic_messages(event_only: None) -> None:
-    server = fake_anthropic.FakeAnthropic()
-    instrumentor = AnthropicInstrumentor()
-    instrumentor.instrument()
-    try:
-        with fake_anthropic.sync_client(server) as client:
-            client.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=USER, system="be terse")
-    finally:
-        instrumentor.uninstrument()
+    with instrumented(AnthropicInstrumentor()), fake_anthropic.sync_client(fake_anthropic.FakeAnthropic()) as client:
+        client.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=USER, system="be terse")
     [span] = [s for s in finished() if s.name.startswith("chat ")]
     record = one_detail()
     assert_correlated(record, span)

@@ -23,7 +23,7 @@ from opentelemetry.util.genai.handler import TelemetryHandler
 import llmotel
 from conftest import TRACER_PROVIDER, finished
 from helpers import fake_openai
-from helpers.spans import attrs, is_child
+from helpers.spans import attrs, instrumented, is_child
 from llmotel.integrations.openai import OpenAIInstrumentor
 
 USER = [{"role": "user", "content": "hi"}]
@@ -47,10 +47,8 @@ def handler() -> TelemetryHandler:
 
 @pytest.fixture
 def llmotel_openai() -> Iterator[None]:
-    instrumentor = OpenAIInstrumentor()
-    instrumentor.instrument()
-    yield
-    instrumentor.uninstrument()
+    with instrumented(OpenAIInstrumentor()):
+        yield
 
 
 def test_under_the_utils_inference_llmotel_records_nothing(

@@ -6,7 +6,8 @@ it by name or parentage and read their attributes, checking what every caller wo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -99,3 +100,13 @@ def client_span_under(parent: Span, name: str = "chat gpt-4o") -> ReadableSpan:
     assert span.kind is SpanKind.CLIENT
     assert span.parent is not None and span.parent.span_id == parent.get_span_context().span_id
     return span
+
+
+@contextmanager
+def instrumented(instrumentor: Any, **options: Any) -> Iterator[Any]:
+    """``instrumentor`` instrumented inside the block, undone however the block ends."""
+    instrumentor.instrument(**options)
+    try:
+        yield instrumentor
+    finally:
+        instrumentor.uninstrument()
