@@ -10,6 +10,7 @@ import sys
 import textwrap
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -288,3 +289,34 @@ def test_headers_of_other_requests_under_an_llm_span_are_not_recorded() -> None:
     [span] = finished()
     assert span.attributes["llmotel.response.request_id"] == "req-chat"  # type: ignore[index]
     assert span.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] == 1  # type: ignore[index]
+
+
+def test_a_version_newer_than_the_tested_range_is_refused_with_one_warning(
+    env: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import openai.resources.chat.completions  # noqa: F401  (patched at once, not on import)
+
+    from llmotel.integrations import _instrumentor
+    from llmotel.integrations.openai import OpenAIInstrumentor
+
+    class UntestedOpenAI(OpenAIInstrumentor):
+        max_version = "1.0"  # the installed openai is newer
+        _instance = None  # BaseInstrumentor's singleton: one of this class's own
+
+    _instrumentor._warned_untested.discard("openai")
+    instrumentor = UntestedOpenAI()
+    assert instrumentor.instrumentation_dependencies() == ("openai >= 1.40.0, < 1.0",)
+    with caplog.at_level(logging.WARNING, logger="llmotel"):
+        for _ in range(2):
+            instrumentor.instrument()
+            assert instrumentor.applied_patches == []
+            instrumentor.uninstrument()
+    warnings = [r.getMessage() for r in caplog.records if "newer than the versions" in r.getMessage()]
+    assert len(warnings) == 1 and "LLMOTEL_ALLOW_UNTESTED=true" in warnings[0]
+
+    env(LLMOTEL_ALLOW_UNTESTED="true")
+    instrumentor.instrument()
+    try:
+        assert instrumentor.applied_patches != []
+    finally:
+        instrumentor.uninstrument()

@@ -11,6 +11,7 @@ too-old library makes the whole instrumentor a quiet no-op.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable, Collection
@@ -24,6 +25,8 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from llmotel._safety import internal_error
 
 _log = logging.getLogger("llmotel")
+_warned_untested: set[str] = set()
+"""Distributions already warned about (one warning per process)."""
 
 WrapperFn = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 WrapperFactory = Callable[[dict[str, Any], Any], WrapperFn]
@@ -64,6 +67,10 @@ class PatchingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     distribution: str = ""
     """Its distribution name on PyPI (``openai``)."""
     min_version: str = "0"
+    max_version: str | None = None
+    """Exclusive upper bound of the versions this integration is tested against (``None``: none).
+    A newer installed version is not instrumented, with one warning, unless
+    ``LLMOTEL_ALLOW_UNTESTED=true``."""
     patches: tuple[Patch, ...] = ()
 
     def __init__(self) -> None:
@@ -79,8 +86,9 @@ class PatchingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return super().instrument(**kwargs)
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        """Only this integration's own library."""
-        return (f"{self.distribution} >= {self.min_version}",)
+        """Only this integration's own library, in its tested range."""
+        upper = f", < {self.max_version}" if self.max_version else ""
+        return (f"{self.distribution} >= {self.min_version}{upper}",)
 
     def library_available(self) -> bool:
         """True when the library is installed in a supported version (it is not imported)."""
@@ -93,6 +101,21 @@ class PatchingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             _log.debug(
                 "llmotel: %s %s is older than %s; not instrumented", self.distribution, installed, self.min_version
             )
+            return False
+        if self.max_version and _version_tuple(installed) >= _version_tuple(self.max_version):
+            if os.environ.get("LLMOTEL_ALLOW_UNTESTED", "").strip().lower() in ("1", "true", "yes", "on"):
+                return True
+            if self.distribution not in _warned_untested:
+                _warned_untested.add(self.distribution)
+                _log.warning(
+                    "llmotel: %s %s is newer than the versions %s is tested with (%s to below %s); not "
+                    "instrumented (LLMOTEL_ALLOW_UNTESTED=true instruments it anyway)",
+                    self.distribution,
+                    installed,
+                    type(self).__name__,
+                    self.min_version,
+                    self.max_version,
+                )
             return False
         return True
 
