@@ -41,6 +41,11 @@ llmotel variables:
         calls (``llmotel.ratelimit.*``: limit, remaining, reset for requests and tokens) on their
         spans (default off: six more attributes per call). The request id and processing time are
         always recorded, and so are the rate-limit headers of a failed call (a 429 among them).
+    LLMOTEL_PROVIDER_HOSTS
+        ``host=provider`` pairs, comma-separated: the ``gen_ai.provider.name`` of calls made with
+        the ``openai`` SDK to an OpenAI-compatible host (``llm.internal=vllm``). They win over the
+        built-in table (Azure OpenAI, Groq, DeepSeek, Mistral, xAI, Perplexity...); a name that
+        starts with ``.`` matches the host's subdomains too (``.corp.example=acme``).
     LLMOTEL_STRICT
         ``1`` raises llmotel's own internal errors instead of logging them (the test suite sets it).
 """
@@ -63,6 +68,7 @@ MODEL_ATTRIBUTES_MAX_ENV = "LLMOTEL_MODEL_ATTRIBUTES_MAX"
 METRICS_ENABLED_ENV = "LLMOTEL_METRICS_ENABLED"
 RATELIMIT_ATTRIBUTES_ENV = "LLMOTEL_RATELIMIT_ATTRIBUTES"
 STRICT_ENV = "LLMOTEL_STRICT"
+PROVIDER_HOSTS_ENV = "LLMOTEL_PROVIDER_HOSTS"
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -109,6 +115,8 @@ class Settings:
     metrics_enabled: bool = True
     ratelimit_attributes: bool = False
     strict: bool = False
+    provider_hosts: tuple[tuple[str, str], ...] = ()
+    """``LLMOTEL_PROVIDER_HOSTS``: (host, provider) pairs, in the order given."""
 
 
 def _int(name: str, default: int) -> int:
@@ -131,6 +139,19 @@ def _bool(name: str, default: bool) -> bool:
     if not raw:
         return default
     return raw in _TRUE
+
+
+def _pairs(name: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in os.environ.get(name, "").split(","):
+        key, sep, value = item.partition("=")
+        if not item.strip():
+            continue
+        if not sep or not key.strip() or not value.strip():
+            _log.warning("llmotel: %s entry %r is not host=provider; ignored", name, item)
+            continue
+        pairs.append((key.strip().lower(), value.strip()))
+    return tuple(pairs)
 
 
 def read_settings() -> Settings:
@@ -160,6 +181,7 @@ def read_settings() -> Settings:
         metrics_enabled=_bool(METRICS_ENABLED_ENV, True),
         ratelimit_attributes=_bool(RATELIMIT_ATTRIBUTES_ENV, False),
         strict=_bool(STRICT_ENV, False),
+        provider_hosts=_pairs(PROVIDER_HOSTS_ENV),
     )
 
 

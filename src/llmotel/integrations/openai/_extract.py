@@ -14,6 +14,51 @@ from llmotel.extract.request import server_of_url
 from llmotel.records import LLMCall
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
+
+KNOWN_HOSTS: tuple[tuple[str, str], ...] = (
+    (".openai.azure.com", "azure.ai.openai"),
+    (".cognitiveservices.azure.com", "azure.ai.openai"),
+    (".services.ai.azure.com", "azure.ai.inference"),
+    ("api.groq.com", "groq"),
+    ("api.deepseek.com", "deepseek"),
+    ("api.mistral.ai", "mistral_ai"),
+    ("api.x.ai", "x_ai"),
+    ("api.perplexity.ai", "perplexity"),
+    ("generativelanguage.googleapis.com", "gcp.gemini"),
+    ("api.anthropic.com", "anthropic"),
+    ("api.cohere.ai", "cohere"),
+    ("api.cohere.com", "cohere"),
+)
+"""OpenAI-compatible hosts the ``openai`` SDK is pointed at -> ``gen_ai.provider.name`` (a name
+starting with ``.`` matches subdomains). Any other host stays ``openai``, with ``server.address``."""
+_AZURE_CLIENTS = frozenset({"AzureOpenAI", "AsyncAzureOpenAI"})
+_host_providers: dict[tuple[str | None, bool], str | None] = {}
+_host_providers_for: list[Any] = [None]
+"""Decided once per (host, Azure client) for the settings in force (their host table)."""
+
+
+def _matches(host: str, pattern: str) -> bool:
+    return host.endswith(pattern) or host == pattern[1:] if pattern.startswith(".") else host == pattern
+
+
+def provider_for(host: str | None, azure_client: bool) -> str | None:
+    """The provider an OpenAI-compatible host stands for (``None``: openai's own, or unknown)."""
+    s = settings()
+    if _host_providers_for[0] is not s:
+        _host_providers.clear()
+        _host_providers_for[0] = s
+    key = (host, azure_client)
+    if key in _host_providers:
+        return _host_providers[key]
+    provider = None
+    if host:
+        name = host.lower()
+        provider = next((p for pattern, p in (*s.provider_hosts, *KNOWN_HOSTS) if _matches(name, pattern)), None)
+    if provider is None and azure_client:
+        provider = "azure.ai.openai"
+    return remember(_host_providers, key, provider, 256)
+
+
 _raw_wrappers: dict[type, bool] = {}
 
 
@@ -41,6 +86,9 @@ class OpenAIExtractor(Extractor):
         base_url = getattr(client, "base_url", None)
         if base_url is not None:
             call.server_address, call.server_port = server_of_url(base_url)
+            provider = provider_for(call.server_address, type(client).__name__ in _AZURE_CLIENTS)
+            if provider is not None:
+                call.provider = provider
         conversation = kwargs.get("conversation")  # the Responses API: "conv_..." or {"id": "conv_..."}
         if conversation is not None:
             cid = conversation if isinstance(conversation, str) else get(conversation, "id")
