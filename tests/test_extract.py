@@ -1641,6 +1641,27 @@ def test_model_config_leaves_out_secrets_personal_data_and_content() -> None:
     }
 
 
+def test_model_config_keeps_numbers_and_flags_whose_name_is_content_like() -> None:
+    """``context_window=4096`` (LlamaIndex ``LLMMetadata``) is configuration; a text field with a
+    content-like name is content; personal-data names are left out whatever the value."""
+
+    class Metadata:
+        def __init__(self) -> None:
+            self.context_window = 4096
+            self.max_history_messages = 5
+            self.system_role_enabled = True
+            self.context = "the retrieved document text"
+            self.system_prompt = "terse"
+            self.user_id = 12345
+            self.customer_tier = 2
+
+    assert request.model_config(Metadata(), 24) == {
+        "llmotel.model.context_window": 4096,
+        "llmotel.model.max_history_messages": 5,
+        "llmotel.model.system_role_enabled": True,
+    }
+
+
 # --- the response fast path agrees with the general path ---------------------------------------------
 
 _identifiers = st.one_of(st.none(), st.text(max_size=8), st.text(min_size=1020, max_size=1030), st.integers())

@@ -267,14 +267,12 @@ _CONTENT_WORDS = frozenset(
         "context",
         "history",
         "memory",
-        "email",
-        "phone",
-        "address",
-        "user",
-        "customer",
     }
 )
-"""Field-name words that suggest content or personal data rather than configuration."""
+"""Field-name words that suggest content: a text field named so is left out; a number or a flag
+(``context_window=4096``, ``max_history=5``) is configuration and is kept."""
+_PERSONAL_WORDS = frozenset({"email", "phone", "address", "user", "customer"})
+"""Field-name words that suggest personal data: left out whatever the value (an id is personal too)."""
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SECRET_VALUE = re.compile(
@@ -299,24 +297,27 @@ def is_secret_value(value: str) -> bool:
     return _SECRET_VALUE.search(value) is not None
 
 
-_key_cache: dict[str, str | None] = {}
+_key_cache: dict[str, tuple[str | None, bool]] = {}
+"""Field name -> (attribute key, or ``None`` for private and secret-like names; content-like name)."""
 no_config: dict[type, bool] = {}
 """Classes without ``__dict__``, ``to_dict`` or ``model_dump``: no configuration to record
 (checked before ``model_config`` is called, on every call)."""
 
 
-def _attribute_key(name: str) -> str | None:
-    cached = _key_cache.get(name, "")
-    if cached != "":
+def _attribute_key(name: str) -> tuple[str | None, bool]:
+    """``(key, content_like)``: the attribute key of a configuration field (``None``: never
+    recorded), and whether its name is content-like (``system_prompt``, ``context_window``): a text
+    value of such a field is content, a number or a flag is configuration."""
+    cached = _key_cache.get(name)
+    if cached is not None:
         return cached
     words = set(_WORD_SPLIT.split(_CAMEL.sub("_", name).lower()))
-    if name.startswith("_") or is_secret_name(name) or words & _CONTENT_WORDS:
-        key: str | None = None
-    else:
-        key = sc.LLMOTEL_MODEL_PREFIX + name
+    private = name.startswith("_") or is_secret_name(name) or bool(words & _PERSONAL_WORDS)
+    key = None if private else sc.LLMOTEL_MODEL_PREFIX + name
+    entry = (key, bool(words & _CONTENT_WORDS))
     if len(_key_cache) < 4096:
-        _key_cache[name] = key
-    return key
+        _key_cache[name] = entry
+    return entry
 
 
 def model_config(instance: Any, limit: int) -> dict[str, Scalar] | None:
@@ -345,11 +346,11 @@ def model_config(instance: Any, limit: int) -> dict[str, Scalar] | None:
     for name, value in fields.items():
         if not isinstance(name, str) or not isinstance(value, (str, bool, int, float)):
             continue
-        key = _attribute_key(name)
+        key, content_like = _attribute_key(name)
         if key is None:
             continue
         if isinstance(value, str):
-            if is_secret_value(value) or any(ch.isspace() for ch in value):
+            if content_like or is_secret_value(value) or any(ch.isspace() for ch in value):
                 continue  # secrets, and text with spaces (prompts, personas): content, not configuration
             if len(value) > _MAX_VALUE_LENGTH:
                 value = value[:_MAX_VALUE_LENGTH] + "…"
