@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from helpers.collector import Receiver, make_receiver
 from helpers.otlp_receiver import GrpcReceiver, HttpReceiver
 from llmotel import _safety, config
+from llmotel.callbacks.tracing import reset_unrouted_counts
 
 # Fake secrets used anywhere in the suite: none may ever appear in an exported span.
 FAKE_SECRETS = (
@@ -81,6 +82,7 @@ def _clean_state() -> Iterator[None]:
     _COLLECTED.clear()
     config.reload_settings()
     _safety.reset_internal_errors()
+    reset_unrouted_counts()
     SECRET_SCANNER.violations.clear()
     yield
     EXPORTER.clear()

@@ -392,3 +392,24 @@ def test_trace_chain_on_generators_spans_the_whole_iteration() -> None:
     chain_ids = {s.context.span_id for s in chains_}
     assert all(s.parent is not None and s.parent.span_id in chain_ids for s in llms)
     assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def test_callbacks_with_no_span_to_go_on_are_counted_and_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    """A chain started without ``chain=``: its callbacks fired from a thread that does not carry
+    the context have no span to land on. They are counted, and a warning says so once."""
+    chain = Chain("unrouted")
+    handlers = callbacks.Callbacks(callbacks.TracingHandler())
+
+    def from_a_plain_thread() -> None:
+        handlers.fire("on_llm_new_delta", chain, [{"content": "x"}])
+        handlers.fire("on_retries_exceeded", chain)
+        handlers.fire("on_llm_new_delta", chain, [{"content": "y"}])
+
+    with caplog.at_level(logging.WARNING, logger="llmotel"), llmotel.trace_chain("no chain= given"):
+        thread = threading.Thread(target=from_a_plain_thread)
+        thread.start()
+        thread.join()
+    assert callbacks.unrouted_counts() == {"llm.new_delta": 2, "chain.retries_exceeded": 1}
+    assert len([r for r in caplog.records if "had no span to go on" in r.getMessage()]) == 1
+    [span] = finished()
+    assert span.events == ()  # nothing reached the chain span (the callbacks could not know it)

@@ -19,7 +19,7 @@ from llmotel.callbacks.dispatch import (
     handler_error_counts,
     reset_handler_errors,
 )
-from llmotel.callbacks.tracing import TracingHandler
+from llmotel.callbacks.tracing import TracingHandler, unrouted_counts
 from llmotel.telemetry.chains import ChainRun
 
 __all__ = [
@@ -31,4 +31,5 @@ __all__ = [
     "handler_error_counts",
     "reset_handler_errors",
     "trace_chain",
+    "unrouted_counts",
 ]

@@ -7,6 +7,9 @@ on the current span. Tool executions become ``execute_tool`` child spans of the 
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +29,40 @@ from llmotel.telemetry.tools import ToolRun, ToolSpans
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
+_log = logging.getLogger("llmotel")
+
 PREFIX = "llmotel."
 _MAX_DELTA_EVENTS_FLOOR = 4
+_lock = threading.Lock()
+_unrouted_counts: Counter[str] = Counter()
+
+
+def _unrouted(name: str) -> None:
+    """A callback with nowhere to go: no chain span for its chain object, no span current (a chain
+    started without ``chain=``, fired from a thread that does not carry the context). Counted, and
+    said once."""
+    with _lock:
+        first = not _unrouted_counts
+        _unrouted_counts[name] += 1
+    if first:
+        _log.warning(
+            "llmotel: a %s callback had no span to go on (its chain was started without chain=, and it "
+            "was fired where no span is current: another thread without the context?); such callbacks "
+            "are counted in llmotel.callbacks.unrouted_counts() (said once)",
+            name,
+        )
+
+
+def unrouted_counts() -> dict[str, int]:
+    """How many callbacks of each kind had no span to be recorded on (see ``TracingHandler``)."""
+    with _lock:
+        return dict(_unrouted_counts)
+
+
+def reset_unrouted_counts() -> None:
+    """Forget the counts (tests)."""
+    with _lock:
+        _unrouted_counts.clear()
 
 
 class TracingHandler:
@@ -57,7 +92,11 @@ class TracingHandler:
         elif run is not None:
             add_event(run.span, PREFIX + name, attributes)
         else:
-            add_event(current_span(), PREFIX + name, attributes)
+            span = current_span()
+            if span.get_span_context().is_valid:  # (an unsampled span drops it by sampling: not counted)
+                add_event(span, PREFIX + name, attributes)
+            else:
+                _unrouted(name)
 
     def _guard(self, kind: str, exc: Exception) -> None:
         internal_error(f"callback {kind}", exc)
