@@ -142,6 +142,17 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], args: tuple[str
 # --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("columns", ["60", "40"])
+def test_demo_console_trees_fit_columns_when_piped(columns: str) -> None:
+    """``COLUMNS`` sets the width of the trees even when the output is not a terminal (a pipe)."""
+    proc = demo(env=clean_env(COLUMNS=columns))
+    assert proc.returncode == 0, proc.stderr
+    *tree, summary = proc.stdout.rstrip("\n").splitlines()
+    assert len(tree) > 20 and max(len(line) for line in tree) <= int(columns)
+    assert max(len(line) for line in tree) == int(columns)  # long lines are cut to it, not shorter
+    assert "\x1b[" not in proc.stdout and summary.startswith("llmotel demo: ")
+
+
 def test_demo_console_mode_prints_the_trees_and_the_summary() -> None:
     proc = demo(env=clean_env())
     assert proc.returncode == 0, proc.stderr

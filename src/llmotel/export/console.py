@@ -105,6 +105,11 @@ def _auto_color(stream: TextIO) -> bool:
 
 
 def _auto_width(stream: TextIO) -> int:
+    """``COLUMNS`` when set (piped output included: ``COLUMNS=60 app | less``), else the terminal's
+    width, else 100 columns when not writing to a terminal; never below ``MIN_WIDTH``."""
+    raw = os.environ.get("COLUMNS", "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return max(int(raw), MIN_WIDTH)
     if not _isatty(stream):
         return _NON_TTY_WIDTH
     return max(shutil.get_terminal_size((80, 24)).columns, MIN_WIDTH)
