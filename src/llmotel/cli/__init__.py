@@ -41,7 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--repeat", type=_positive, default=1, metavar="N", help="run the workload N times (default 1)")
     demo.add_argument(
-        "--stream-chunks", type=_positive, default=24, metavar="N", help="chunks in the streamed reply (default 24)"
+        "--stream-chunks",
+        type=_positive,
+        default=24,
+        metavar="N",
+        help=(
+            "content chunks in the streamed reply (default 24); one more follows with the usage, as "
+            "the OpenAI API sends with include_usage, so the span reports N+1 llmotel.stream.chunks"
+        ),
     )
     demo.add_argument(
         "--latency-ms",
