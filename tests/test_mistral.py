@@ -443,6 +443,36 @@ def test_stream_text_with_capture(capture_content: None, instrumented: MistralIn
     assert [e.get(sc.EVENT_CHUNK_CONTENT) for e in chunk_events(span)] == [None, "Hello", " there", None]
 
 
+def test_stream_tool_calls_with_capture(
+    capture_content: None, instrumented: MistralInstrumentor, client: Mistral, server: FakeMistral
+) -> None:
+    server.chunks = fake_mistral.fixture("stream_tool_calls.json")
+    list(client.chat.stream(model=MODEL, messages=USER, tools=[WEATHER_TOOL]))
+    values = stream_attrs(one_span())
+    assert json.loads(values.pop(sc.GEN_AI_OUTPUT_MESSAGES)) == [
+        {
+            "role": "assistant",
+            "parts": [{"type": "tool_call", "id": "D681PevKs", "name": "get_weather", "arguments": {"city": "Paris"}}],
+            "finish_reason": "tool_call",
+        }
+    ]
+    assert values == {
+        **BASE_ATTRS,
+        sc.GEN_AI_REQUEST_STREAM: True,
+        sc.GEN_AI_RESPONSE_ID: "5b1c9e0f7a2d4c3b8e6f1a0d9c8b7a6e",
+        sc.GEN_AI_RESPONSE_MODEL: "mistral-small-2506",
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("tool_calls",),
+        sc.GEN_AI_USAGE_INPUT_TOKENS: 85,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 23,
+        sc.GEN_AI_INPUT_MESSAGES: json.dumps(
+            [{"role": "user", "parts": [{"type": "text", "content": USER[0]["content"]}]}],
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ),
+        **stream_end(2, True, "exhausted"),
+    }
+
+
 def test_stream_without_usage_says_usage_unknown(
     instrumented: MistralInstrumentor, client: Mistral, server: FakeMistral
 ) -> None:
