@@ -428,6 +428,28 @@ def test_demo_with_a_failing_collector(transport: str, mode: Mode) -> None:
         assert elapsed >= FAULT_TIMEOUT_S * 0.8
 
 
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_demo_exits_about_a_second_after_its_work_when_the_collector_is_down_by_default(protocol: str) -> None:
+    """No timeout set (the exporters' default is 10 s): the final flush still gives up after the
+    1 s shutdown budget (it took 7-8 s before), with the one clear warning."""
+    env = clean_env(
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{closed_port()}", OTEL_EXPORTER_OTLP_PROTOCOL=protocol
+    )
+    started = time.monotonic()
+    proc = demo(env=env)
+    elapsed = time.monotonic() - started
+    check_failed_demo(proc, elapsed, 1)
+    assert elapsed < 4  # interpreter start-up + the demo (~0.4 s) + at most the 1 s budget, with slack
+
+
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+def test_demo_delivers_to_a_slow_collector_within_the_default_budget(transport: str) -> None:
+    with make_receiver(transport, "slow") as receiver:
+        proc = demo(env=otlp_env(receiver, LLMOTEL_METRICS_ENABLED="false", OTEL_LOGS_EXPORTER="none"))
+        assert proc.returncode == 0, proc.stderr
+        assert len(receiver.spans()) == SPANS_PER_RUN  # answered late, delivered all the same
+
+
 def test_demo_fails_within_the_budget_when_an_exporter_would_wait_longer() -> None:
     # Metrics only, to a collector that never answers, with a 30 s metrics timeout: the demo's
     # shutdown budget (OTEL_EXPORTER_OTLP_TIMEOUT) runs out first, and that is reported as a failure
@@ -445,7 +467,7 @@ def test_demo_fails_within_the_budget_when_an_exporter_would_wait_longer() -> No
         elapsed = time.monotonic() - started
         receiver.wait_for_attempts(1)
     friendly = check_failed_demo(proc, elapsed, FAULT_TIMEOUT_S)
-    reason = f"no answer within the export timeout ({FAULT_TIMEOUT_S}s, OTEL_EXPORTER_OTLP_TIMEOUT, in seconds)"
+    reason = f"no answer within the shutdown budget ({FAULT_TIMEOUT_S}s, LLMOTEL_SHUTDOWN_TIMEOUT, in seconds)"
     assert friendly["reason"] == reason
 
 

@@ -75,12 +75,14 @@ __all__ = [
     "decode_spans",
 ]
 
-Mode = Literal["ok", "unavailable", "blackhole"]
+Mode = Literal["ok", "unavailable", "blackhole", "slow"]
 Signal = Literal["traces", "metrics", "logs"]
 
 DEFAULT_TIMEOUT = 10.0
 
 _MODES: frozenset[str] = frozenset(get_args(Mode))
+SLOW_S = 0.3
+"""How late a "slow" receiver answers each export (well within the 1 s shutdown budget)."""
 
 # Export request/response message classes per signal; shared by both transports.
 _REQUEST_TYPES: dict[Signal, type[Message]] = {
@@ -416,6 +418,9 @@ class OtlpReceiver:
             self._cond.notify_all()
             if self._mode == "ok":
                 return "accept"
+            if self._mode == "slow":  # a collector under load: answers, late (SLOW_S)
+                self._cond.wait_for(lambda: self._stopping or is_cancelled(), timeout=SLOW_S)
+                return "drop" if self._stopping or is_cancelled() else "accept"
             if self._mode == "blackhole":
                 self._cond.wait_for(lambda: self._mode != "blackhole" or self._stopping or is_cancelled())
                 if self._stopping or is_cancelled():

@@ -23,7 +23,7 @@ from llmotel import semconv as sc
 from llmotel.callbacks import Callbacks, TracingHandler, trace_chain
 from llmotel.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from llmotel.export.console import ConsoleTraceExporter
-from llmotel.export.setup import ConfigurationError, configure, export_timeout, sdk_disabled
+from llmotel.export.setup import ConfigurationError, configure, sdk_disabled, shutdown_timeout
 from llmotel.telemetry.chains import add_event
 from llmotel.wrap.decorators import trace_chat, trace_completion
 
@@ -283,7 +283,7 @@ def _run(args: argparse.Namespace, problems: _ExportProblems) -> int:
             end = "\r" if sys.stderr.isatty() and run + 1 < args.repeat else "\n"
             print(f"llmotel demo: run {run + 1}/{args.repeat}, {calls} LLM calls", end=end, file=sys.stderr)
     elapsed = time.perf_counter() - started
-    # Flush: prints the trees (console) or sends the last batch (OTLP), within the export timeout.
+    # Flush: prints the trees (console) or sends the last batch (OTLP), within the shutdown budget.
     flushed = configured.shutdown()
     if sdk_disabled():
         target = "nowhere (OTEL_SDK_DISABLED=true)"
@@ -299,7 +299,7 @@ def _run(args: argparse.Namespace, problems: _ExportProblems) -> int:
     problems.settled = flushed
     if not flushed and not problems.errors:  # the exporters are still waiting (a black-holed endpoint)
         problems.errors.append(
-            f"no answer within the export timeout ({export_timeout():g}s, OTEL_EXPORTER_OTLP_TIMEOUT, in seconds)"
+            f"no answer within the shutdown budget ({shutdown_timeout():g}s, LLMOTEL_SHUTDOWN_TIMEOUT, in seconds)"
         )
     if problems.errors:
         print(

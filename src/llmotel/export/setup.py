@@ -89,14 +89,14 @@ class Configured:
         """Flush and shut down what ``configure()`` created, within ``timeout_s`` seconds in all.
 
         Traces, metrics and logs shut down side by side, so an unreachable collector delays the caller
-        (and interpreter exit) by at most the budget: by default the OTLP export timeout
-        (``OTEL_EXPORTER_OTLP_TIMEOUT``, seconds, 10 if unset). Returns False when the budget ran
-        out before everything was flushed.
+        (and interpreter exit) by at most the budget: by default ``shutdown_timeout()`` (1 s, or the
+        OTLP export timeout when that is smaller; ``LLMOTEL_SHUTDOWN_TIMEOUT`` sets it). Returns
+        False when the budget ran out before everything was flushed.
         """
         if not self.replaced or self._shut_down:
             return True
         self._shut_down = True
-        budget = export_timeout() if timeout_s is None else timeout_s
+        budget = shutdown_timeout() if timeout_s is None else timeout_s
         deadline = time.monotonic() + budget
         workers = []
         logger_provider = self.logger_provider if self._owns_logger_provider else None
@@ -119,6 +119,30 @@ def export_timeout() -> float:
     except ValueError:
         return 10.0
     return value if value > 0 else 10.0
+
+
+SHUTDOWN_TIMEOUT_ENV = "LLMOTEL_SHUTDOWN_TIMEOUT"
+DEFAULT_SHUTDOWN_TIMEOUT = 1.0
+
+
+def shutdown_timeout() -> float:
+    """How long the final flush at shutdown (and interpreter exit) may take, in seconds:
+    ``LLMOTEL_SHUTDOWN_TIMEOUT``, else 1 s or the OTLP export timeout if smaller.
+
+    The exporters' own timeout (``OTEL_EXPORTER_OTLP_TIMEOUT``, 10 s by default) bounds each
+    export while the application runs. At exit, a CLI job or a serverless handler should not pay
+    for a collector that is down; the trade-off is that a collector slower than the budget loses the
+    last batch (raise the budget for it)."""
+    raw = os.environ.get(SHUTDOWN_TIMEOUT_ENV, "").strip()
+    if raw:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        if value > 0:
+            return value
+        _log.warning("llmotel: %s=%r is not a positive number of seconds; using the default", SHUTDOWN_TIMEOUT_ENV, raw)
+    return min(DEFAULT_SHUTDOWN_TIMEOUT, export_timeout())
 
 
 _lock = threading.Lock()
