@@ -335,12 +335,30 @@ class GoogleGenAIExtractor(Extractor):
         add_usage(call, usage_of(get(result, "usage_metadata")))
 
     def chunk(self, call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
-        if call.response_id is None:
-            call.response_id = as_str(get(chunk, "response_id"))
+        """Every chunk: kept lean. Gemini sends a cumulative ``usage_metadata`` on every chunk:
+        only the latest is kept (in ``state.reader``, a slot only the default ``chunk`` uses) and
+        read once, when the stream ends. A chunk without a finish reason (most of them) is done
+        after two attribute reads when content is not captured."""
+        try:  # the SDK's GenerateContentResponse
+            candidates = chunk.candidates
+            metadata = chunk.usage_metadata
+        except AttributeError:  # a dict, or another shape
+            candidates = get(chunk, "candidates")
+            metadata = get(chunk, "usage_metadata")
         if call.response_model is None:
+            call.response_id = call.response_id or as_str(get(chunk, "response_id"))
             call.response_model = as_str(get(chunk, "model_version"))
-        candidates = get(chunk, "candidates")
-        if candidates and isinstance(candidates, (list, tuple)):
+        if metadata is not None:
+            state.reader = metadata
+        if not candidates:
+            return
+        if not capture and type(candidates) is list and len(candidates) == 1:
+            try:
+                if candidates[0].finish_reason is None:
+                    return
+            except AttributeError:
+                pass
+        if isinstance(candidates, (list, tuple)):
             for position, candidate in enumerate(candidates):
                 index = _candidate_index(candidate, position)
                 reason = finish_reason(get(candidate, "finish_reason"))
@@ -348,14 +366,14 @@ class GoogleGenAIExtractor(Extractor):
                     _set_finish(call, index, reason)
                 if capture:
                     _accumulate(state, index, candidate)
-        metadata = get(chunk, "usage_metadata")
-        if metadata is not None:  # cumulative on every chunk: the later counts win
-            add_usage(call, usage_of(metadata))
 
     def chunk_text(self, chunk: Any) -> str | None:
         return text_of(chunk)
 
     def stream_end(self, call: LLMCall, state: StreamState, capture: bool) -> None:
+        if state.reader is not None:  # the last usage report (see ``chunk``)
+            add_usage(call, usage_of(state.reader))
+            state.reader = None
         if not capture:
             return
         reasons = call.finish_reasons or []
