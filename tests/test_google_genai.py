@@ -266,6 +266,14 @@ def test_vertex_ai_client(instrumented: GoogleGenAIInstrumentor, server: FakeGem
     }
 
 
+def test_default_endpoint_is_the_server(instrumented: GoogleGenAIInstrumentor, server: FakeGemini) -> None:
+    client = genai.Client(api_key=server.api_key, http_options=fake_google_genai.http_options(server, None))
+    generate(client)
+    assert server.requests[0].headers["host"] == "generativelanguage.googleapis.com"  # answered by the fake
+    values = attrs(one_span())
+    assert (values[sc.SERVER_ADDRESS], values[sc.SERVER_PORT]) == ("generativelanguage.googleapis.com", 443)
+
+
 def test_per_call_base_url_is_the_server(
     instrumented: GoogleGenAIInstrumentor, client: genai.Client, server: FakeGemini
 ) -> None:
@@ -664,6 +672,35 @@ async def test_async_errors(instrumented: GoogleGenAIInstrumentor, client: genai
     failed = finished()[1]
     assert attrs(failed)[sc.ERROR_TYPE] == SERVER_ERROR
     assert attrs(failed)["http.response.status_code"] == 500
+
+
+# --- the extractor by itself: plain dicts, no SDK objects -----------------------------------------
+
+
+def test_extractor_reads_dict_shapes() -> None:
+    from llmotel.integrations.google_genai._extract import GoogleGenAIStreamExtractor
+    from llmotel.records import LLMCall, StreamState
+
+    extractor = GoogleGenAIStreamExtractor()
+    call = LLMCall("generate_content", "gcp.gen_ai")
+    extractor.request(call, None, (), {"model": "models/gemini-x", "config": {"top_k": 3, "seed": 1}})
+    assert (call.request_model, call.stream, call.params) == (
+        "gemini-x",
+        True,
+        {sc.GEN_AI_REQUEST_TOP_K: 3.0, sc.GEN_AI_REQUEST_SEED: 1},
+    )
+    state = StreamState()
+    chunk = {"candidates": [{"content": {"parts": [{"text": "Hi"}]}, "finish_reason": "RECITATION", "index": 1}]}
+    extractor.chunk(call, state, {**chunk, "response_id": "r1", "model_version": "gemini-x-001"}, True)
+    extractor.chunk(call, state, {"usage_metadata": {"prompt_token_count": 3, "candidates_token_count": 2}}, True)
+    extractor.stream_end(call, state, True)
+    assert (call.response_id, call.response_model, call.finish_reasons) == ("r1", "gemini-x-001", ["", "recitation"])
+    assert call.usage is not None
+    assert (call.usage.input_tokens, call.usage.output_tokens, call.usage.reasoning_output_tokens) == (3, 2, None)
+    assert call.output_messages == [
+        {"role": "assistant", "parts": [], "finish_reason": "error"},  # candidate 0 never came
+        {"role": "assistant", "parts": [{"type": "text", "content": "Hi"}], "finish_reason": "recitation"},
+    ]
 
 
 # --- suppression, metrics ------------------------------------------------------------------------
