@@ -603,9 +603,12 @@ def test_doctor_lists_the_instrumentations_and_their_state(
     lines = out[out.index("instrumentations:") :].splitlines()[1:]
     assert [line.strip() for line in lines] == [
         "llmotel_anthropic: anthropic installed, disabled",
+        "llmotel_cohere: cohere installed, enabled",
         "llmotel_configured: LLMOTEL_INSTRUMENT=mypkg.llm:MyLLM.chat=chat, enabled",
         "llmotel_langchain: langchain_core installed, enabled",
         "llmotel_llama_index: llama_index.core installed, enabled",
+        "llmotel_mistral: mistralai installed, enabled",
+        "llmotel_ollama: ollama installed, enabled",
         "llmotel_openai: openai installed, disabled",
     ]
 

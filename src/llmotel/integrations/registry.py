@@ -16,6 +16,9 @@ INSTRUMENTORS: dict[str, str] = {
     "llmotel_anthropic": "llmotel.integrations.anthropic:AnthropicInstrumentor",
     "llmotel_langchain": "llmotel.integrations.langchain:LangChainInstrumentor",
     "llmotel_llama_index": "llmotel.integrations.llama_index:LlamaIndexInstrumentor",
+    "llmotel_mistral": "llmotel.integrations.mistral:MistralInstrumentor",
+    "llmotel_cohere": "llmotel.integrations.cohere:CohereInstrumentor",
+    "llmotel_ollama": "llmotel.integrations.ollama:OllamaInstrumentor",
     "llmotel_configured": "llmotel.integrations.configured:ConfiguredInstrumentor",
 }
 """Entry-point name -> instrumentor class (the same table as pyproject's entry points)."""
@@ -25,6 +28,9 @@ LIBRARIES: dict[str, str] = {
     "llmotel_anthropic": "anthropic",
     "llmotel_langchain": "langchain_core",
     "llmotel_llama_index": "llama_index.core",
+    "llmotel_mistral": "mistralai",
+    "llmotel_cohere": "cohere",
+    "llmotel_ollama": "ollama",
 }
 """Entry-point name -> the import name of the library it instruments."""
 
