@@ -128,3 +128,56 @@ def test_secret_scanner_catches_leaks(tracer: trace.Tracer) -> None:
         span.set_attribute("x", "key=sk-test-secret-key-123")
     assert SECRET_SCANNER.violations == ["leaky: x contains 'sk-test-secret-key-123'"]
     SECRET_SCANNER.violations.clear()
+
+
+# --- secrets in exception text -------------------------------------------------------------------
+
+
+class HeaderDumpingError(Exception):
+    """Like SDK errors that print the response headers (cohere's ``ApiError``)."""
+
+
+@llmotel.trace_chat(provider="openai", model="m")
+def leaky_call() -> None:
+    headers = {"content-type": "application/json", "set-cookie": "session=hunter2-password; path=/"}
+    raise HeaderDumpingError(
+        f"status_code: 429, headers: {headers}, authorization: Bearer test-bearer-token-789, key sk-test-secret-key-123"
+    )
+
+
+def test_secrets_in_an_exceptions_text_reach_no_attribute_event_or_status() -> None:
+    with pytest.raises(HeaderDumpingError) as raised:
+        leaky_call()
+    assert "hunter2-password" in str(raised.value)  # the user's exception is untouched
+    [span] = finished()
+    [event] = [e for e in span.events if e.name == "exception"]
+    text = " ".join(str(v) for v in (event.attributes or {}).values()) + (span.status.description or "")
+    for secret in ("hunter2-password", "test-bearer-token-789", "sk-test-secret-key-123"):
+        assert secret not in text
+    assert "'set-cookie': '[REDACTED]'" in event.attributes["exception.message"]  # type: ignore[index]
+    assert "status_code: 429" in event.attributes["exception.message"]  # type: ignore[index]
+    assert "leaky_call" in event.attributes["exception.stacktrace"]  # type: ignore[index]
+    assert span.status.description.startswith("HeaderDumpingError: status_code: 429")  # type: ignore[union-attr]
+    assert SECRET_SCANNER.violations == []
+
+
+def test_a_real_cohere_error_with_a_cookie_header_keeps_it_off_the_span() -> None:
+    import cohere
+
+    from helpers import fake_cohere
+    from helpers.spans import instrumented
+    from llmotel.integrations.cohere import CohereInstrumentor
+
+    server = fake_cohere.FakeCohere()
+    server.fail_with = 429
+    fake_cohere.ERROR_HEADERS[429] = {**fake_cohere.ERROR_HEADERS[429], "set-cookie": "session=hunter2-password"}
+    try:
+        with instrumented(CohereInstrumentor()), fake_cohere.sync_client(server) as client:
+            with pytest.raises(cohere.core.api_error.ApiError) as raised:
+                client.chat(model="command-a-03-2025", messages=[{"role": "user", "content": "hi"}])
+    finally:
+        fake_cohere.ERROR_HEADERS[429] = {k: v for k, v in fake_cohere.ERROR_HEADERS[429].items() if k != "set-cookie"}
+    assert "hunter2-password" in str(raised.value)  # the SDK prints the headers
+    [span] = finished()
+    assert SECRET_SCANNER.violations == []
+    assert "hunter2-password" not in repr([e.attributes for e in span.events]) + repr(span.status.description)
