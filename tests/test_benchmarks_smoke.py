@@ -86,6 +86,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ],
         "export": ["bench_export.py", "--quick", "--seconds", "0.5"],
         "memory": ["bench_memory.py", "--quick"],
+        "google_genai": ["bench_google_genai.py", "--quick"],
     }
     env = dict(os.environ)
     for name in (
@@ -252,3 +253,21 @@ def test_memory_benchmark_reports_phases_and_no_open_spans(runs: dict[str, Any])
     assert int(lines["memory_calls"]["calls"]) > 0
     assert int(lines["memory_abandoned_streams"]["streams"]) > 0
     assert "OPEN SPANS LEFT after gc.collect(): 0" in runs["memory"].stdout
+
+
+# --- the providers' benchmarks ---------------------------------------------------------------------
+
+PROVIDER_KEYS = ("rounds", "bare_us", "ovh_us", "x_bare", "x_floor")
+
+
+@pytest.mark.parametrize("provider", ["google_genai"])
+def test_provider_benchmarks_report_numbers(runs: dict[str, Any], provider: str) -> None:
+    result: Result = runs[provider]
+    assert result.returncode == 0, result.explain()
+    lines = parse_bench_lines(result.stdout)
+    for case in ("sync", "async", "stream_200"):
+        for name in (f"{provider}.{case}", f"{provider}.{case}_capture"):
+            assert name in lines, sorted(lines)
+            for key in PROVIDER_KEYS:
+                float(lines[name][key])
+    assert int(lines[f"{provider}.stream_200"]["chunks"]) == 200

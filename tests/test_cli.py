@@ -605,6 +605,7 @@ def test_doctor_lists_the_instrumentations_and_their_state(
         "llmotel_anthropic: anthropic installed, disabled",
         "llmotel_cohere: cohere installed, enabled",
         "llmotel_configured: LLMOTEL_INSTRUMENT=mypkg.llm:MyLLM.chat=chat, enabled",
+        "llmotel_google_genai: google.genai installed, enabled",
         "llmotel_langchain: langchain_core installed, enabled",
         "llmotel_llama_index: llama_index.core installed, enabled",
         "llmotel_mistral: mistralai installed, enabled",

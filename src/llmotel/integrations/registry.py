@@ -19,6 +19,7 @@ INSTRUMENTORS: dict[str, str] = {
     "llmotel_mistral": "llmotel.integrations.mistral:MistralInstrumentor",
     "llmotel_cohere": "llmotel.integrations.cohere:CohereInstrumentor",
     "llmotel_ollama": "llmotel.integrations.ollama:OllamaInstrumentor",
+    "llmotel_google_genai": "llmotel.integrations.google_genai:GoogleGenAIInstrumentor",
     "llmotel_configured": "llmotel.integrations.configured:ConfiguredInstrumentor",
 }
 """Entry-point name -> instrumentor class (the same table as pyproject's entry points)."""
@@ -31,6 +32,7 @@ LIBRARIES: dict[str, str] = {
     "llmotel_mistral": "mistralai",
     "llmotel_cohere": "cohere",
     "llmotel_ollama": "ollama",
+    "llmotel_google_genai": "google.genai",
 }
 """Entry-point name -> the import name of the library it instruments."""
 
