@@ -117,8 +117,8 @@ class BedrockExtractor(Extractor):
             call.response_id = as_str(_metadata(result).get("RequestId"))
 
     def chunk(self, call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
-        if type(chunk) is not dict:
-            return
+        if type(chunk) is not dict or ("contentBlockDelta" in chunk and not capture):
+            return  # a ConverseStream text delta carries nothing but content (the usual chunk)
         part = chunk.get("chunk")
         if part is not None:  # InvokeModelWithResponseStream: {"chunk": {"bytes": b"{...}"}}
             data = part.get("bytes") if isinstance(part, Mapping) else None
