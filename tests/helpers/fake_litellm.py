@@ -54,6 +54,18 @@ ERROR_HEADERS: dict[int, dict[str, str]] = {
     },
     500: {"x-request-id": "req_500"},
 }
+ANTHROPIC_ERROR_HEADERS: dict[int, dict[str, str]] = {
+    400: {"request-id": "req_400"},
+    429: {
+        "request-id": "req_429",
+        "retry-after": "17",
+        "anthropic-ratelimit-requests-limit": "50",
+        "anthropic-ratelimit-requests-remaining": "0",
+        "anthropic-ratelimit-requests-reset": "2025-06-01T12:00:17Z",
+        "x-should-retry": "true",
+    },
+    500: {"request-id": "req_500"},
+}
 ANTHROPIC_HEADERS = {"request-id": "req_011CSHoEeqs5C35K2UUqR7Fy", "anthropic-organization-id": "org-test"}
 
 
@@ -104,7 +116,8 @@ class FakeLLMServer:
             status = self.fail_with
             if anthropic:
                 kind = {429: "rate_limit_error", 400: "invalid_request_error"}.get(status, "api_error")
-                return status, ERROR_HEADERS[status], {"type": "error", "error": {"type": kind, "message": kind}}
+                error = {"type": "error", "error": {"type": kind, "message": f"{kind}: from the fake"}}
+                return status, ANTHROPIC_ERROR_HEADERS[status], error
             return status, ERROR_HEADERS[status], OPENAI_ERRORS[str(status)]
         if anthropic:
             return 200, ANTHROPIC_HEADERS, self._anthropic(body)

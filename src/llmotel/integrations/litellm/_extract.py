@@ -192,6 +192,16 @@ class LiteLLMExtractor(Extractor):
         if facts:
             call.extra = {**(call.extra or {}), **facts}
 
+    def error(self, call: LLMCall, exc: BaseException) -> None:
+        super().error(call, exc)
+        # litellm's own HTTP handler (anthropic and most providers) keeps the provider's response
+        # headers here; its exception's ``response`` is then a stand-in without them
+        headers = getattr(exc, "litellm_response_headers", None)
+        if headers is not None:
+            facts = header_attributes(headers)  # a failure's rate limits are always recorded, as for the SDKs
+            if facts:
+                call.extra = {**facts, **(call.extra or {})}
+
     def chunk(self, call: LLMCall, state: StreamState, chunk: Any, capture: bool) -> None:
         first = state.reader_type is None  # the default reader is chosen on a stream's first chunk
         super().chunk(call, state, chunk, capture)
@@ -206,4 +216,8 @@ class LiteLLMExtractor(Extractor):
                     call.extra = {**(call.extra or {}), **facts}
         usage = get(chunk, "usage")
         if usage is not None:  # the last chunk with ``stream_options={"include_usage": True}``
-            call.usage = litellm_usage(usage)
+            found = litellm_usage(usage)
+            if found is not None:
+                call.usage = found
+            elif call.usage is not None and not call.usage.input_tokens and not call.usage.output_tokens:
+                call.usage = None  # the default reader took litellm's all-zero placeholder for a report
