@@ -55,9 +55,27 @@ GenericFakeChatModel(messages=iter(["four"])).invoke("What is 2+2?", config={"ca
 li.attach()
 MockLLM(max_tokens=3).chat([ChatMessage(role="user", content="What is 2+2?")])
 li.detach()
+
+from helpers import fake_cohere, fake_google_genai, fake_mistral, fake_ollama
+from llmotel.integrations.cohere import CohereInstrumentor
+from llmotel.integrations.google_genai import GoogleGenAIInstrumentor
+from llmotel.integrations.mistral import MistralInstrumentor
+from llmotel.integrations.ollama import OllamaInstrumentor
+for instrumentor in (GoogleGenAIInstrumentor, MistralInstrumentor, CohereInstrumentor, OllamaInstrumentor):
+    instrumentor().instrument()
+gemini = fake_google_genai.sync_client(fake_google_genai.FakeGemini())  # (kept: a dropped client closes)
+gemini.models.generate_content(model="gemini-2.5-flash", contents="What is 2+2?")
+mistral = fake_mistral.client(fake_mistral.FakeMistral())
+mistral.chat.complete(model="mistral-small-latest", messages=USER)
+cohere_client = fake_cohere.sync_client(fake_cohere.FakeCohere())
+cohere_client.chat(model="command-a-03-2025", messages=USER)
+ollama_client = fake_ollama.sync_client(fake_ollama.FakeOllama())
+ollama_client.chat(model="llama3.2", messages=USER)
 assert configured.shutdown(), "not everything was delivered"
 """
-PROVIDERS = ["acme", "anthropic", "genericfakechatmodel", "openai", "unknown"]
+PROVIDERS = sorted(
+    ["acme", "anthropic", "genericfakechatmodel", "openai", "unknown", "gcp.gen_ai", "mistral_ai", "cohere", "ollama"]
+)
 """The providers of the LLM spans ``APP`` makes, one call per producer (LlamaIndex's MockLLM: unknown)."""
 CALLS = len(PROVIDERS)
 
@@ -76,7 +94,9 @@ def run_app(env: dict[str, str]) -> None:
 
 def llm_spans(receiver: Receiver) -> list[dict[str, Any]]:
     return [
-        s for s in receiver.spans() if s["kind"] == "CLIENT" and s["attributes"].get("gen_ai.operation.name") == "chat"
+        s
+        for s in receiver.spans()
+        if s["kind"] == "CLIENT" and s["attributes"].get("gen_ai.operation.name") in ("chat", "generate_content")
     ]
 
 
