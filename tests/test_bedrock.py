@@ -36,7 +36,8 @@ from helpers import fake_bedrock as fb
 from helpers.events import assert_correlated, event_attrs, one_detail
 from helpers.spans import assert_unwrapped, attrs, stream_attrs, stream_end
 from llmotel import semconv as sc
-from llmotel.integrations.bedrock import BedrockInstrumentor
+from llmotel.integrations.bedrock import EXTRACTOR, BedrockInstrumentor, _converse, _invoke
+from llmotel.records import LLMCall, StreamState
 
 PATCHED_TARGETS: list[tuple[Any, str]] = [(botocore.client.BaseClient, "_make_api_call")]
 USER = [{"role": "user", "content": [{"text": "What is the capital of France?"}]}]
@@ -860,3 +861,165 @@ def test_decorated_wrapper_makes_one_span(instrumented: BedrockInstrumentor, cli
     # the inner call folds into the decorated span: its response facts land there
     assert values[sc.GEN_AI_RESPONSE_ID] == fb.REQUEST_ID
     assert values[sc.GEN_AI_USAGE_INPUT_TOKENS] == 1712
+
+
+# --- the real AWS endpoint name (botocore's Stubber: no request leaves the process) ---------------
+
+
+def test_default_endpoint_is_the_server(instrumented: BedrockInstrumentor) -> None:
+    sdk = boto3.client(
+        "bedrock-runtime", region_name="eu-west-3", aws_access_key_id=fb.ACCESS_KEY, aws_secret_access_key="x"
+    )
+    with Stubber(sdk) as stub:
+        stub.add_response("converse", {**fb.CONVERSE["plain"], "ResponseMetadata": {"RequestId": "req-stubbed"}})
+        converse(sdk)
+    values = attrs(one_span())
+    assert (values[sc.SERVER_ADDRESS], values[sc.SERVER_PORT]) == ("bedrock-runtime.eu-west-3.amazonaws.com", 443)
+    assert values[sc.GEN_AI_RESPONSE_ID] == "req-stubbed"
+
+
+# --- extraction of shapes the fake server does not send, on plain records ------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "mapped"),
+    [
+        ("end_turn", "stop"),
+        ("stop_sequence", "stop"),
+        ("max_tokens", "length"),
+        ("tool_use", "tool_calls"),
+        ("guardrail_intervened", "content_filter"),
+        ("content_filtered", "content_filter"),
+        ("FINISH", "stop"),
+        ("LENGTH", "length"),
+        ("CONTENT_FILTERED", "content_filter"),
+        ("malformed_tool_use", "malformed_tool_use"),  # not in the table: kept, lowercased
+        ("Something_New", "something_new"),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_finish_reason_mapping(raw: Any, mapped: str | None) -> None:
+    assert _converse.finish_reason(raw) == mapped
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        (BODIES[fb.CLAUDE], _invoke.ANTHROPIC),
+        (BODIES[fb.LLAMA], _invoke.LLAMA),
+        (BODIES[fb.TITAN], _invoke.TITAN),
+        (BODIES[fb.NOVA], _invoke.NOVA),
+        ({"messages": USER}, _invoke.NOVA),  # Converse-shaped content blocks
+        ({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}, _invoke.ANTHROPIC),
+        ({"prompt": "<s>[INST] hi [/INST]", "max_tokens": 5, "stop": ["</s>"]}, _invoke.PROMPT),  # Mistral
+        ({"texts": ["embed me"]}, _invoke.UNKNOWN),
+        (None, _invoke.UNKNOWN),
+    ],
+)
+def test_body_formats(body: Any, kind: str) -> None:
+    assert _invoke.body_format(body) == kind
+
+
+def test_prompt_body_params_and_mistral_outputs() -> None:
+    call = LLMCall("chat", "aws.bedrock")
+    _invoke.invoke_request(call, {"prompt": "hi", "max_tokens": 5, "temperature": 0.2, "top_k": 9, "stop": ["</s>"]})
+    assert call.operation == "text_completion"
+    assert call.params == {
+        sc.GEN_AI_REQUEST_MAX_TOKENS: 5,
+        sc.GEN_AI_REQUEST_TEMPERATURE: 0.2,
+        sc.GEN_AI_REQUEST_TOP_K: 9,
+        sc.GEN_AI_REQUEST_STOP_SEQUENCES: ["</s>"],
+    }
+    _invoke.read_invoke_body(call, {"outputs": [{"text": " Paris.", "stop_reason": "stop"}, {"text": " Lyon"}]}, True)
+    assert call.finish_reasons == ["stop", "error"]
+    assert call.output_messages is not None and [m["finish_reason"] for m in call.output_messages] == ["stop", "error"]
+
+
+def test_unknown_body_keeps_the_call_as_chat() -> None:
+    call = LLMCall("chat", "aws.bedrock")
+    EXTRACTOR.request(call, None, ("InvokeModel", {"modelId": "cohere.embed-v4", "body": b"not json"}), {})
+    assert (call.operation, call.request_model, call.params) == ("chat", "cohere.embed-v4", {})
+
+
+def test_converse_blocks_to_parts() -> None:
+    blocks = [
+        {"text": "look"},
+        {"image": {"format": "png", "source": {"bytes": b"\x89PNG"}}},
+        {"document": {"name": "report", "format": "pdf", "source": {"bytes": b"%PDF"}}},
+        {"reasoningContent": {"reasoningText": {"text": "thinking", "signature": "sig"}}},
+        {"guardContent": {"text": {"text": "guarded"}}},
+        {"cachePoint": {"type": "default"}},
+        {"toolResult": {"toolUseId": "t1", "content": [{"text": "a"}, {"json": {"b": 1}}], "status": "success"}},
+    ]
+    assert _converse.blocks_parts(blocks) == [
+        {"type": "text", "content": "look"},
+        {"type": "blob", "modality": "image", "content": "<omitted>"},  # bytes never reach a span
+        {"type": "document"},
+        {"type": "reasoning", "content": "thinking"},
+        {"type": "text", "content": "guarded"},
+        {"type": "tool_call_response", "id": "t1", "response": ["a", {"b": 1}]},
+    ]
+
+
+def test_converse_stream_reasoning_and_tool_use() -> None:
+    call, state = LLMCall("chat", "aws.bedrock"), StreamState()
+    events = [
+        {"messageStart": {"role": "assistant"}},
+        {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "Hmm, "}}}},
+        {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "weather."}}}},
+        {"contentBlockDelta": {"contentBlockIndex": 1, "delta": {"text": "Checking."}}},
+        {"contentBlockStart": {"contentBlockIndex": 2, "start": {"toolUse": {"toolUseId": "t9", "name": "w"}}}},
+        {"contentBlockDelta": {"contentBlockIndex": 2, "delta": {"toolUse": {"input": '{"c": 1}'}}}},
+        {"messageStop": {"stopReason": "tool_use"}},
+        {"metadata": {"usage": {"inputTokens": 3, "outputTokens": 4, "cacheWriteInputTokens": 10}}},
+    ]
+    for item in events:
+        EXTRACTOR.chunk(call, state, item, True)
+    EXTRACTOR.stream_end(call, state, True)
+    assert call.finish_reasons == ["tool_calls"]
+    assert call.usage is not None
+    assert (call.usage.input_tokens, call.usage.output_tokens, call.usage.cache_creation_input_tokens) == (13, 4, 10)
+    assert call.output_messages == [
+        {
+            "role": "assistant",
+            "parts": [
+                {"type": "reasoning", "content": "Hmm, weather."},
+                {"type": "text", "content": "Checking."},
+                {"type": "tool_call", "id": "t9", "name": "w", "arguments": {"c": 1}},
+            ],
+            "finish_reason": "tool_call",
+        }
+    ]
+
+
+def test_anthropic_invoke_stream_tool_use() -> None:
+    call, state = LLMCall("chat", "aws.bedrock"), StreamState()
+    bodies = [
+        {"type": "message_start", "message": {"model": "claude-x", "usage": {"input_tokens": 5, "output_tokens": 1}}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "tu1", "name": "w"}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"c"'}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": ": 2}"}},
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 9}},
+    ]
+    for body in bodies:
+        chunk = {"chunk": {"bytes": json.dumps(body).encode()}}
+        EXTRACTOR.chunk(call, state, chunk, True)
+    EXTRACTOR.stream_end(call, state, True)
+    assert (call.response_model, call.finish_reasons) == ("claude-x", ["tool_calls"])
+    assert call.usage is not None and (call.usage.input_tokens, call.usage.output_tokens) == (5, 9)
+    assert call.output_messages == [
+        {
+            "role": "assistant",
+            "parts": [{"type": "tool_call", "id": "tu1", "name": "w", "arguments": {"c": 2}}],
+            "finish_reason": "tool_call",
+        }
+    ]
+
+
+def test_broken_chunks_are_ignored() -> None:
+    call, state = LLMCall("chat", "aws.bedrock"), StreamState()
+    for chunk in ({"chunk": {"bytes": b"{not json"}}, {"chunk": None}, {"unknownEvent": {}}, "text", None):
+        EXTRACTOR.chunk(call, state, chunk, True)
+        assert EXTRACTOR.chunk_text(chunk) is None
+    assert (call.finish_reasons, call.usage) == (None, None)

@@ -37,7 +37,6 @@ EXTRACTOR = BedrockExtractor()
 
 _STREAM_KEYS = {"ConverseStream": "stream", "InvokeModelWithResponseStream": "body"}
 """Streaming operations -> the key of the ``EventStream`` in the response dict."""
-_OPERATIONS = ("Converse", "InvokeModel", *_STREAM_KEYS)
 
 
 def _is_bedrock(instance: Any) -> bool:
@@ -67,14 +66,7 @@ def _buffered(wrapped: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def _plain(spec: CallSpec) -> WrapperFn:
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return spec.call_wrapper(wrapped, instance, args, kwargs)
-
-    return wrapper
-
-
-def _invoke(spec: CallSpec) -> WrapperFn:
+def _invoke_call(spec: CallSpec) -> WrapperFn:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         result = spec.call_wrapper(_buffered(wrapped), instance, args, kwargs)
         return result.response if isinstance(result, InvokeResult) else result
@@ -82,7 +74,7 @@ def _invoke(spec: CallSpec) -> WrapperFn:
     return wrapper
 
 
-def _stream(spec: CallSpec, key: str) -> WrapperFn:
+def _stream_call(spec: CallSpec, key: str) -> WrapperFn:
     """A streaming operation: the span starts with the request and ends with the ``EventStream``."""
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -118,9 +110,9 @@ def _make_api_call(options: dict[str, Any], original: Any) -> WrapperFn:
     """The patch of ``BaseClient._make_api_call``: the four Bedrock operations are traced."""
     chat = call_spec(options, sc.OP_CHAT, PROVIDER, EXTRACTOR)
     routes: dict[str, WrapperFn] = {
-        "Converse": _plain(chat),
-        "InvokeModel": _invoke(chat),  # the extractor sets text_completion for prompt bodies
-        **{op: _stream(chat, key) for op, key in _STREAM_KEYS.items()},
+        "Converse": chat.call_wrapper,
+        "InvokeModel": _invoke_call(chat),  # the extractor sets text_completion for prompt bodies
+        **{op: _stream_call(chat, key) for op, key in _STREAM_KEYS.items()},
     }
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
