@@ -607,6 +607,7 @@ def test_doctor_lists_the_instrumentations_and_their_state(
         "llmotel_configured: LLMOTEL_INSTRUMENT=mypkg.llm:MyLLM.chat=chat, enabled",
         "llmotel_google_genai: google.genai installed, enabled",
         "llmotel_langchain: langchain_core installed, enabled",
+        "llmotel_litellm: litellm installed, enabled",
         "llmotel_llama_index: llama_index.core installed, enabled",
         "llmotel_mistral: mistralai installed, enabled",
         "llmotel_ollama: ollama installed, enabled",

@@ -20,6 +20,7 @@ INSTRUMENTORS: dict[str, str] = {
     "llmotel_cohere": "llmotel.integrations.cohere:CohereInstrumentor",
     "llmotel_ollama": "llmotel.integrations.ollama:OllamaInstrumentor",
     "llmotel_google_genai": "llmotel.integrations.google_genai:GoogleGenAIInstrumentor",
+    "llmotel_litellm": "llmotel.integrations.litellm:LiteLLMInstrumentor",
     "llmotel_configured": "llmotel.integrations.configured:ConfiguredInstrumentor",
 }
 """Entry-point name -> instrumentor class (the same table as pyproject's entry points)."""
@@ -33,6 +34,7 @@ LIBRARIES: dict[str, str] = {
     "llmotel_cohere": "cohere",
     "llmotel_ollama": "ollama",
     "llmotel_google_genai": "google.genai",
+    "llmotel_litellm": "litellm",
 }
 """Entry-point name -> the import name of the library it instruments."""
 
