@@ -2,14 +2,14 @@
 
 Run (one command each)::
 
-    python benchmarks/bench_bedrock.py            # converse + converse_stream, capture off then on (~1 min)
+    python benchmarks/bench_bedrock.py            # converse + 200/2,000-event streams, capture off, on (~1 min)
     python benchmarks/bench_bedrock.py --quick    # smoke run, under 20 s
 
 botocore sends with urllib3, so the fake endpoint is a real local HTTP server (a
 ``ThreadingHTTPServer`` on 127.0.0.1, an ephemeral port, in this process) answering ``Converse``
-with one JSON body and ``ConverseStream`` with an AWS event stream of 200 events (messageStart,
-text deltas, messageStop, metadata). Three variants of the same user code run in interleaved,
-rotating blocks:
+with one JSON body and ``ConverseStream`` with an AWS event stream of 200 or 2,000 events
+(messageStart, text deltas, messageStop, metadata; ``--quick`` runs the 200 only). Three variants
+of the same user code run in interleaved, rotating blocks:
 
     bare    the SDK call, uninstrumented
     floor   the bare call inside a hand-written SDK span recording the same GenAI attributes
@@ -61,7 +61,9 @@ CONVERSE = {
     "usage": {"inputTokens": 12, "outputTokens": 6, "totalTokens": 18},
     "metrics": {"latencyMs": 412},
 }
-STREAM_EVENTS = 200
+STREAM_SIZES = (200, 2000)
+BIG_MODEL = "bench.stream-2000"
+"""The model id of the 2,000-event stream (the fake endpoint answers by the request path)."""
 VARIANTS = ("bare", "floor", "instr")
 
 
@@ -95,7 +97,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     json_body = json.dumps(CONVERSE).encode()
-    events_body = stream_body(STREAM_EVENTS)
+    events_bodies = {n: stream_body(n) for n in STREAM_SIZES}
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -103,7 +105,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         streaming = self.path.endswith("/converse-stream")
-        data = self.events_body if streaming else self.json_body
+        if streaming:
+            data = self.events_bodies[2000 if BIG_MODEL in self.path else 200]
+        else:
+            data = self.json_body
         self.send_response(200)
         self.send_header("Content-Type", "application/vnd.amazon.eventstream" if streaming else "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -225,10 +230,13 @@ def cases(client: Any, floor: Floor) -> dict[str, dict[str, Callable[[], Any]]]:
             "floor": lambda: floor.converse(client, **kwargs),
             "instr": lambda: client.converse(**kwargs),
         },
-        "converse_stream_200": {
-            "bare": lambda: read(client.converse_stream(**kwargs)),
-            "floor": lambda: floor.converse_stream(client, **kwargs),
-            "instr": lambda: read(client.converse_stream(**kwargs)),
+        **{
+            f"converse_stream_{n}": {
+                "bare": lambda kw=kw: read(client.converse_stream(**kw)),
+                "floor": lambda kw=kw: floor.converse_stream(client, **kw),
+                "instr": lambda kw=kw: read(client.converse_stream(**kw)),
+            }
+            for n, kw in ((200, kwargs), (2000, {**kwargs, "modelId": BIG_MODEL}))
         },
     }
 
@@ -324,6 +332,7 @@ def main() -> int:
         else {
             "converse": (60, 40, 12.0),
             "converse_stream_200": (40, 8, 12.0),
+            "converse_stream_2000": (20, 1, 12.0),
         }
     )  # case -> (max rounds, calls per block, seconds budget)
 
@@ -353,6 +362,8 @@ def main() -> int:
         config.reload_settings()
         floor = Floor(provider.get_tracer("bench"), capture, host, port)
         for name, run in cases(client, floor).items():
+            if name not in plan:
+                continue
             print(f"{name} (capture {'on' if capture else 'off'}): {span_check(run, switch, exporter)}")
             rounds, calls, budget = plan[name]
             results.append((name, capture, measure(run, switch, rounds, calls, budget)))
@@ -375,8 +386,10 @@ def main() -> int:
     for name, capture, s in results:
         fields = {"capture": "on" if capture else "off", **{k: v for k, v in s.items() if k != "calls_per_block"}}
         if name.startswith("converse_stream"):
-            fields["chunks"] = STREAM_EVENTS
-            fields["per_chunk_us"] = s["ovh_us"] / STREAM_EVENTS
+            chunks = int(name.rsplit("_", 1)[1])
+            fields["chunks"] = chunks
+            fields["per_chunk_us"] = s["ovh_us"] / chunks
+            fields["floor_per_chunk_us"] = s["floor_ovh_us"] / chunks
         print(bench_line(f"bedrock.{name}" + ("_capture" if capture else ""), **fields))
     return 0
 
