@@ -9,12 +9,16 @@ operation name (and, for the four names above, one check of the client's service
 - ``Converse`` / ``InvokeModel``: one span around the call (``InvokeModel``'s operation is
   ``chat`` or ``text_completion`` by its body's format). ``InvokeModel``'s response body is read
   once (to record usage and finish reasons) and put back as a fresh ``StreamingBody`` over the
-  same bytes, so the caller reads exactly what it would have.
+  same bytes, so the caller reads exactly what it would have (an error reading it, a timeout say,
+  is then raised by ``invoke_model`` itself, and the span records it).
 - ``ConverseStream`` / ``InvokeModelWithResponseStream``: the caller gets the same dict, whose
   ``stream`` / ``body`` ``EventStream`` is inside a stream proxy (``isinstance``, ``close()`` and
   ``get_initial_response()`` still work); the span ends when the events are exhausted, on
   ``close()``, at ``with`` exit, when the stream is garbage collected or when an exception event
   (``modelStreamErrorException``...) or a broken connection stops it.
+
+aiobotocore's async client overrides ``_make_api_call`` with its own coroutine, so it is not traced
+(and not touched).
 """
 
 from __future__ import annotations
