@@ -87,6 +87,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "export": ["bench_export.py", "--quick", "--seconds", "0.5"],
         "memory": ["bench_memory.py", "--quick"],
         "google_genai": ["bench_google_genai.py", "--quick"],
+        "bedrock": ["bench_bedrock.py", "--quick"],
     }
     env = dict(os.environ)
     for name in (
@@ -271,3 +272,13 @@ def test_provider_benchmarks_report_numbers(runs: dict[str, Any], provider: str)
             for key in PROVIDER_KEYS:
                 float(lines[name][key])
     assert int(lines[f"{provider}.stream_200"]["chunks"]) == 200
+
+
+def test_bedrock_benchmark_reports_numbers(runs: dict[str, Any]) -> None:
+    result: Result = runs["bedrock"]
+    assert result.returncode == 0, result.explain()
+    lines = parse_bench_lines(result.stdout)
+    for name in ("bedrock.converse", "bedrock.converse_stream_200"):
+        assert name in lines, sorted(lines)
+        for key in ("rounds", "bare_us", "ovh_us"):
+            float(lines[name][key])

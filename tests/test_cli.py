@@ -603,6 +603,7 @@ def test_doctor_lists_the_instrumentations_and_their_state(
     lines = out[out.index("instrumentations:") :].splitlines()[1:]
     assert [line.strip() for line in lines] == [
         "llmotel_anthropic: anthropic installed, disabled",
+        "llmotel_bedrock: botocore installed, enabled",
         "llmotel_cohere: cohere installed, enabled",
         "llmotel_configured: LLMOTEL_INSTRUMENT=mypkg.llm:MyLLM.chat=chat, enabled",
         "llmotel_google_genai: google.genai installed, enabled",

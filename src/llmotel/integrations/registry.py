@@ -21,6 +21,7 @@ INSTRUMENTORS: dict[str, str] = {
     "llmotel_ollama": "llmotel.integrations.ollama:OllamaInstrumentor",
     "llmotel_google_genai": "llmotel.integrations.google_genai:GoogleGenAIInstrumentor",
     "llmotel_litellm": "llmotel.integrations.litellm:LiteLLMInstrumentor",
+    "llmotel_bedrock": "llmotel.integrations.bedrock:BedrockInstrumentor",
     "llmotel_configured": "llmotel.integrations.configured:ConfiguredInstrumentor",
 }
 """Entry-point name -> instrumentor class (the same table as pyproject's entry points)."""
@@ -35,6 +36,7 @@ LIBRARIES: dict[str, str] = {
     "llmotel_ollama": "ollama",
     "llmotel_google_genai": "google.genai",
     "llmotel_litellm": "litellm",
+    "llmotel_bedrock": "botocore",
 }
 """Entry-point name -> the import name of the library it instruments."""
 
