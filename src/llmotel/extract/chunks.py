@@ -21,7 +21,9 @@ MAX_CHOICES = 128
 """Choice indexes beyond this are not tracked (a bound on per-stream state)."""
 
 
-def _set_finish(call: LLMCall, index: int, reason: str) -> None:
+def set_finish(call: LLMCall, index: int, reason: str) -> None:
+    """Record choice ``index``'s finish reason (the list grows with empty slots for choices whose
+    reason has not arrived; indexes beyond ``MAX_CHOICES`` are not tracked)."""
     if not 0 <= index < MAX_CHOICES:
         return
     reasons = call.finish_reasons
@@ -141,7 +143,7 @@ def _openai_choices(call: LLMCall, state: StreamState, choices: Any, capture: bo
         if reason:
             text = as_str(reason) if isinstance(reason, str) else str(reason)[:MAX_IDENTIFIER]
             if text:
-                _set_finish(call, index, text)
+                set_finish(call, index, text)
         if capture:
             delta = get(choice, "delta")
             if delta is not None:
@@ -169,7 +171,7 @@ def _typed_event(call: LLMCall, state: StreamState, event: Any, capture: bool) -
     elif kind == "message_delta":
         reason = as_str(get(get(event, "delta"), "stop_reason"))
         if reason:
-            _set_finish(call, 0, reason)
+            set_finish(call, 0, reason)
         usage = usage_from(get(event, "usage"))
         if usage is not None:  # message_delta reports output tokens only (cumulative)
             usage.input_tokens = None
@@ -185,7 +187,7 @@ def _read_responses_final(call: LLMCall, response: Any) -> None:
     call.response_model = call.response_model or as_str(get(response, "model"))
     status = as_str(get(response, "status"))
     if status:
-        _set_finish(call, 0, "stop" if status == "completed" else status)
+        set_finish(call, 0, "stop" if status == "completed" else status)
     add_usage(call, usage_from(get(response, "usage")))
 
 

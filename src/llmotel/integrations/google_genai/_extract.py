@@ -25,6 +25,7 @@ from typing import Any
 from llmotel import semconv as sc
 from llmotel.extract import Extractor
 from llmotel.extract._access import as_int, as_str, count, get, remember
+from llmotel.extract.chunks import set_finish
 from llmotel.extract.content import Message, Part
 from llmotel.extract.request import EMPTY, request_params, server_of_url
 from llmotel.extract.response import HTTP_STATUS_CODE, add_usage, read_error
@@ -245,15 +246,6 @@ def _candidate_index(candidate: Any, position: int) -> int:
     return index if index is not None and 0 <= index < MAX_CANDIDATES else position
 
 
-def _set_finish(call: LLMCall, index: int, reason: str) -> None:
-    reasons = call.finish_reasons
-    if reasons is None:
-        reasons = call.finish_reasons = []
-    while len(reasons) <= index:
-        reasons.append("")
-    reasons[index] = reason
-
-
 def _accumulate(state: StreamState, index: int, candidate: Any) -> None:
     """A stream candidate's parts, kept in order per candidate (``state.tool_calls[index]``: part
     number -> part); consecutive text deltas of one kind (text or reasoning) join into one part."""
@@ -363,7 +355,7 @@ class GoogleGenAIExtractor(Extractor):
                 index = _candidate_index(candidate, position)
                 reason = finish_reason(get(candidate, "finish_reason"))
                 if reason:
-                    _set_finish(call, index, reason)
+                    set_finish(call, index, reason)
                 if capture:
                     _accumulate(state, index, candidate)
 

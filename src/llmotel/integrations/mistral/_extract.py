@@ -22,6 +22,7 @@ from llmotel import semconv as sc
 from llmotel.extract import Extractor, content
 from llmotel.extract._access import MAX_IDENTIFIER, as_int, as_str, count, get
 from llmotel.extract._headers import header_attributes
+from llmotel.extract.chunks import set_finish
 from llmotel.extract.request import server_of_url
 from llmotel.records import LLMCall, StreamState, Usage
 
@@ -243,7 +244,7 @@ class MistralStreamExtractor(MistralExtractor):
                     index = position
                 text = _reason(reason)
                 if text:
-                    _set_finish(call, index, text)
+                    set_finish(call, index, text)
                 if capture:
                     _add_delta(state, index, field(choice, "delta"))
         usage = field(data, "usage")
@@ -262,15 +263,6 @@ class MistralStreamExtractor(MistralExtractor):
         if isinstance(text, str):
             return text
         return "".join(p["content"] for p in content_parts(text) if p.get("type") == "text") or None
-
-
-def _set_finish(call: LLMCall, index: int, reason: str) -> None:
-    reasons = call.finish_reasons
-    if reasons is None:
-        reasons = call.finish_reasons = []
-    while len(reasons) <= index:
-        reasons.append("")
-    reasons[index] = reason
 
 
 def _add_delta(state: StreamState, index: int, delta: Any) -> None:
