@@ -34,7 +34,15 @@ from helpers.fake_anthropic import (
     TOOL_USE_MESSAGE,
     FakeAnthropic,
 )
-from helpers.spans import assert_unwrapped, attrs, spy_on_status_errors, stream_attrs, stream_end
+from helpers.providers import instrumenting
+from helpers.spans import (
+    attrs,
+    chunk_event_tuples,
+    only_client_span,
+    spy_on_status_errors,
+    stream_attrs,
+    stream_end,
+)
 from llmotel import semconv as sc
 from llmotel.integrations.anthropic import AnthropicInstrumentor
 
@@ -103,13 +111,8 @@ PATCHED_TARGETS: list[tuple[Any, str]] = [
 
 @pytest.fixture
 def instrumented() -> Iterator[AnthropicInstrumentor]:
-    instrumentor = AnthropicInstrumentor()
-    assert not instrumentor.is_instrumented_by_opentelemetry, "an earlier test left anthropic instrumented"
-    instrumentor.instrument()
-    assert instrumentor.is_instrumented_by_opentelemetry
-    yield instrumentor
-    instrumentor.uninstrument()
-    assert_unwrapped(PATCHED_TARGETS)
+    with instrumenting(AnthropicInstrumentor(), "anthropic", PATCHED_TARGETS) as instrument:
+        yield instrument()
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -149,26 +152,7 @@ def create(sdk: anthropic.Anthropic, **kwargs: Any) -> Any:
 
 def one_span() -> ReadableSpan:
     """The only finished span, which must be llmotel's CLIENT span (never the SDK's own as well)."""
-    spans = finished()
-    assert [(s.name, s.instrumentation_scope.name if s.instrumentation_scope else None) for s in spans] == [
-        (SPAN_NAME, "llmotel")
-    ]
-    assert spans[0].kind is SpanKind.CLIENT
-    return spans[0]
-
-
-def chunk_events(span: ReadableSpan) -> list[tuple[int, int, str | None]]:
-    """(index, size, finish reason) of each chunk event."""
-    assert all(e.name == sc.EVENT_STREAM_CHUNK for e in span.events)
-    return [
-        (
-            e.attributes[sc.EVENT_CHUNK_INDEX],
-            e.attributes[sc.EVENT_CHUNK_SIZE],
-            e.attributes.get(sc.EVENT_CHUNK_FINISH_REASON),
-        )  # type: ignore[misc]
-        for e in span.events
-        if e.attributes is not None
-    ]
+    return only_client_span(SPAN_NAME)
 
 
 # the seven events the SDK yields for STREAM_EVENTS (it drops the ping): sizes of the text deltas
@@ -352,7 +336,7 @@ def test_create_stream(
         **HEADER_ATTRS,
         **stream_end(7, True, "exhausted"),
     }
-    assert chunk_events(span) == RAW_STREAM_EVENTS
+    assert chunk_event_tuples(span) == RAW_STREAM_EVENTS
     assert span.status.status_code is StatusCode.UNSET
     assert_traceparent_is(sdk_tracing, server, span)
 
@@ -402,7 +386,7 @@ async def test_async_create_stream(
         **HEADER_ATTRS,
         **stream_end(7, True, "exhausted"),
     }
-    assert chunk_events(span) == RAW_STREAM_EVENTS
+    assert chunk_event_tuples(span) == RAW_STREAM_EVENTS
     assert_traceparent_is(sdk_tracing, server, span)
 
 
@@ -450,7 +434,7 @@ def test_stream_helper(
     assert span.instrumentation_scope is not None and span.instrumentation_scope.name == "llmotel"
     assert span.parent is not None and span.parent.span_id == parent.get_span_context().span_id
     assert stream_attrs(span) == HELPER_ATTRS
-    assert chunk_events(span)[-1] == (8, 0, "end_turn")
+    assert chunk_event_tuples(span)[-1] == (8, 0, "end_turn")
     assert_traceparent_is(sdk_tracing, server, span)
 
 

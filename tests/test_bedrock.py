@@ -34,7 +34,8 @@ import llmotel
 from conftest import LOG_EXPORTER, finished, metric_points
 from helpers import fake_bedrock as fb
 from helpers.events import assert_correlated, event_attrs, one_detail
-from helpers.spans import assert_unwrapped, attrs, stream_attrs, stream_end
+from helpers.providers import instrumenting
+from helpers.spans import attrs, chunk_event_tuples, only_client_span, stream_attrs, stream_end
 from llmotel import semconv as sc
 from llmotel.integrations.bedrock import EXTRACTOR, BedrockInstrumentor, _converse, _invoke
 from llmotel.records import LLMCall, StreamState
@@ -62,13 +63,8 @@ def client(server: fb.FakeBedrock) -> Any:
 
 @pytest.fixture
 def instrumented() -> Iterator[BedrockInstrumentor]:
-    instrumentor = BedrockInstrumentor()
-    assert not instrumentor.is_instrumented_by_opentelemetry, "an earlier test left bedrock instrumented"
-    instrumentor.instrument()
-    assert instrumentor.is_instrumented_by_opentelemetry
-    yield instrumentor
-    instrumentor.uninstrument()
-    assert_unwrapped(PATCHED_TARGETS)
+    with instrumenting(BedrockInstrumentor(), "bedrock", PATCHED_TARGETS) as instrument:
+        yield instrument()
 
 
 def base(server: fb.FakeBedrock, model: str = fb.CLAUDE, operation: str = "chat") -> dict[str, Any]:
@@ -111,24 +107,7 @@ def converse_stream(client: Any, **kwargs: Any) -> Any:
 
 
 def one_span(name: str = f"chat {fb.CLAUDE}") -> ReadableSpan:
-    spans = finished()
-    assert [s.name for s in spans] == [name]
-    assert spans[0].kind is SpanKind.CLIENT
-    assert spans[0].instrumentation_scope is not None and spans[0].instrumentation_scope.name == "llmotel"
-    return spans[0]
-
-
-def chunk_events(span: ReadableSpan) -> list[tuple[int, int, str | None]]:
-    assert all(e.name == sc.EVENT_STREAM_CHUNK for e in span.events)
-    return [
-        (
-            e.attributes[sc.EVENT_CHUNK_INDEX],
-            e.attributes[sc.EVENT_CHUNK_SIZE],
-            e.attributes.get(sc.EVENT_CHUNK_FINISH_REASON),
-        )  # type: ignore[misc]
-        for e in span.events
-        if e.attributes is not None
-    ]
+    return only_client_span(name)
 
 
 def assert_no_secrets(span: ReadableSpan) -> None:
@@ -424,7 +403,14 @@ def test_converse_stream(
         **STREAM_DONE_ATTRS,
         **stream_end(6, True, "exhausted"),
     }
-    assert chunk_events(span) == [(0, 0, None), (1, 5, None), (2, 6, None), (3, 0, None), (4, 0, None), (5, 0, "stop")]
+    assert chunk_event_tuples(span) == [
+        (0, 0, None),
+        (1, 5, None),
+        (2, 6, None),
+        (3, 0, None),
+        (4, 0, None),
+        (5, 0, "stop"),
+    ]
     assert span.status.status_code is StatusCode.UNSET
     assert_no_secrets(span)
 
@@ -789,7 +775,7 @@ def test_invoke_model_with_response_stream(
         **STREAM_ATTRS,
         **STREAM_INVOKE_ATTRS[model],
     }
-    assert chunk_events(span)[-1][2] == STREAM_INVOKE_ATTRS[model][sc.GEN_AI_RESPONSE_FINISH_REASONS][0]
+    assert chunk_event_tuples(span)[-1][2] == STREAM_INVOKE_ATTRS[model][sc.GEN_AI_RESPONSE_FINISH_REASONS][0]
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -37,7 +37,8 @@ from helpers.fake_cohere import (
     STREAM_TOOL_CALL_EVENTS,
     FakeCohere,
 )
-from helpers.spans import assert_unwrapped, attrs, stream_attrs, stream_end
+from helpers.providers import instrumenting
+from helpers.spans import attrs, chunk_events, only_client_span, stream_attrs, stream_end
 from llmotel import semconv as sc
 from llmotel.integrations.cohere import CohereInstrumentor
 from llmotel.integrations.cohere._extract import usage_of
@@ -83,13 +84,8 @@ PATCHED_TARGETS: list[tuple[Any, str]] = [
 
 @pytest.fixture
 def instrumented() -> Iterator[CohereInstrumentor]:
-    instrumentor = CohereInstrumentor()
-    assert not instrumentor.is_instrumented_by_opentelemetry, "an earlier test left cohere instrumented"
-    instrumentor.instrument()
-    assert instrumentor.is_instrumented_by_opentelemetry
-    yield instrumentor
-    instrumentor.uninstrument()
-    assert_unwrapped(PATCHED_TARGETS)
+    with instrumenting(CohereInstrumentor(), "cohere", PATCHED_TARGETS) as instrument:
+        yield instrument()
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -146,17 +142,7 @@ def stream(sdk: cohere.ClientV2, **kwargs: Any) -> Any:
 
 def one_span(name: str = SPAN_NAME) -> ReadableSpan:
     """The only finished span: an llmotel CLIENT span called ``name``."""
-    spans = finished()
-    assert [s.name for s in spans] == [name]
-    span = spans[0]
-    assert span.kind is SpanKind.CLIENT
-    assert span.instrumentation_scope is not None and span.instrumentation_scope.name == "llmotel"
-    return span
-
-
-def chunk_events(span: ReadableSpan) -> list[dict[str, Any]]:
-    assert all(e.name == sc.EVENT_STREAM_CHUNK for e in span.events)
-    return [dict(e.attributes or {}) for e in span.events]
+    return only_client_span(name)
 
 
 WHOLE_STREAM_EVENTS = [

@@ -28,7 +28,8 @@ from conftest import finished, metric_points
 from helpers import fake_google_genai
 from helpers.events import assert_correlated, event_attrs, one_detail
 from helpers.fake_google_genai import HOST, MODEL, PORT, VERTEX_HOST, FakeGemini
-from helpers.spans import assert_unwrapped, attrs, stream_attrs, stream_end
+from helpers.providers import instrumenting
+from helpers.spans import attrs, chunk_event_tuples, only_client_span, stream_attrs, stream_end
 from llmotel import semconv as sc
 from llmotel.integrations.google_genai import GoogleGenAIInstrumentor
 
@@ -56,13 +57,8 @@ def client(server: FakeGemini) -> Iterator[genai.Client]:
 
 @pytest.fixture
 def instrumented() -> Iterator[GoogleGenAIInstrumentor]:
-    instrumentor = GoogleGenAIInstrumentor()
-    assert not instrumentor.is_instrumented_by_opentelemetry, "an earlier test left google-genai instrumented"
-    instrumentor.instrument()
-    assert instrumentor.is_instrumented_by_opentelemetry
-    yield instrumentor
-    instrumentor.uninstrument()
-    assert_unwrapped(PATCHED_TARGETS)
+    with instrumenting(GoogleGenAIInstrumentor(), "google-genai", PATCHED_TARGETS) as instrument:
+        yield instrument()
 
 
 # --- what the spans carry ------------------------------------------------------------------------
@@ -110,26 +106,7 @@ def stream(sdk: genai.Client, **kwargs: Any) -> Iterator[types.GenerateContentRe
 
 def one_span() -> ReadableSpan:
     """The only finished span, which must be llmotel's CLIENT span."""
-    spans = finished()
-    assert [(s.name, s.instrumentation_scope.name if s.instrumentation_scope else None) for s in spans] == [
-        (SPAN_NAME, "llmotel")
-    ]
-    assert spans[0].kind is SpanKind.CLIENT
-    return spans[0]
-
-
-def chunk_events(span: ReadableSpan) -> list[tuple[int, int, str | None]]:
-    """(index, size, finish reason) of each chunk event."""
-    assert all(e.name == sc.EVENT_STREAM_CHUNK for e in span.events)
-    return [
-        (
-            e.attributes[sc.EVENT_CHUNK_INDEX],
-            e.attributes[sc.EVENT_CHUNK_SIZE],
-            e.attributes.get(sc.EVENT_CHUNK_FINISH_REASON),
-        )  # type: ignore[misc]
-        for e in span.events
-        if e.attributes is not None
-    ]
+    return only_client_span(SPAN_NAME)
 
 
 STREAM_CHUNK_EVENTS = [(0, len("The capital"), None), (1, len(" of France is"), None), (2, len(" Paris."), "stop")]
@@ -424,7 +401,7 @@ def test_stream_read_to_the_end(
     assert server.requests[0].path == f"/v1/models/{MODEL}:streamGenerateContent"
     span = one_span()
     assert stream_attrs(span) == {**BASE_ATTRS, **STREAM_DONE_ATTRS, **stream_end(3, True, "exhausted")}
-    assert chunk_events(span) == STREAM_CHUNK_EVENTS
+    assert chunk_event_tuples(span) == STREAM_CHUNK_EVENTS
     assert span.status.status_code is StatusCode.UNSET
 
 
@@ -512,7 +489,7 @@ async def test_async_stream(instrumented: GoogleGenAIInstrumentor, client: genai
     assert [s.name for s in finished()] == [SPAN_NAME, "handle request"]
     assert span.parent is not None and span.parent.span_id == parent.get_span_context().span_id
     assert stream_attrs(span) == {**BASE_ATTRS, **STREAM_DONE_ATTRS, **stream_end(3, True, "exhausted")}
-    assert chunk_events(span) == STREAM_CHUNK_EVENTS
+    assert chunk_event_tuples(span) == STREAM_CHUNK_EVENTS
 
 
 async def test_async_stream_break_and_close(instrumented: GoogleGenAIInstrumentor, client: genai.Client) -> None:

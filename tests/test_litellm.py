@@ -22,7 +22,7 @@ import pytest
 import wrapt
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import StatusCode
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before litellm is imported: no cost-map fetch
 
@@ -39,7 +39,8 @@ from helpers.fake_litellm import (
     OPENAI_KEY,
     FakeLLMServer,
 )
-from helpers.spans import attrs, stream_attrs, stream_end
+from helpers.providers import instrumenting
+from helpers.spans import attrs, only_client_span, stream_attrs, stream_end
 from llmotel import semconv as sc
 from llmotel.integrations.litellm import LiteLLMInstrumentor
 from llmotel.integrations.litellm._extract import GENAI_PROVIDERS, LiteLLMExtractor, litellm_usage, resolve
@@ -85,12 +86,8 @@ def server(server_running: FakeLLMServer) -> FakeLLMServer:
 
 @pytest.fixture
 def instrumented() -> Iterator[LiteLLMInstrumentor]:
-    instrumentor = LiteLLMInstrumentor()
-    assert not instrumentor.is_instrumented_by_opentelemetry, "an earlier test left litellm instrumented"
-    instrumentor.instrument()
-    assert instrumentor.is_instrumented_by_opentelemetry
-    yield instrumentor
-    instrumentor.uninstrument()
+    with instrumenting(LiteLLMInstrumentor(), "litellm") as instrument:
+        yield instrument()
     assert {name: vars(litellm)[name] for name in ORIGINALS} == ORIGINALS
 
 
@@ -118,12 +115,7 @@ def anthropic_call(server: FakeLLMServer, **kwargs: Any) -> dict[str, Any]:
 
 
 def one_span(name: str = "chat gpt-4o") -> ReadableSpan:
-    spans = finished()
-    assert [s.name for s in spans] == [name]
-    span = spans[0]
-    assert span.kind is SpanKind.CLIENT
-    assert span.instrumentation_scope is not None and span.instrumentation_scope.name == "llmotel"
-    return span
+    return only_client_span(name)
 
 
 def base_attrs(server: FakeLLMServer) -> dict[str, Any]:

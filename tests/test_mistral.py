@@ -27,7 +27,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import StatusCode
 
 from conftest import finished
 from helpers import fake_mistral
@@ -40,7 +40,15 @@ from helpers.fake_mistral import (
     TOOL_CALL_COMPLETION,
     FakeMistral,
 )
-from helpers.spans import assert_unwrapped, attrs, client_span_under, stream_attrs, stream_end
+from helpers.providers import instrumenting
+from helpers.spans import (
+    attrs,
+    chunk_events,
+    client_span_under,
+    only_client_span,
+    stream_attrs,
+    stream_end,
+)
 from llmotel import semconv as sc
 from llmotel.integrations.mistral import MistralInstrumentor
 
@@ -78,17 +86,8 @@ async def aclient(server: FakeMistral) -> AsyncIterator[Mistral]:
 @pytest.fixture
 def instrument() -> Iterator[Callable[..., MistralInstrumentor]]:
     """``instrument(**options)`` instruments mistralai for this test only (undone at teardown)."""
-    instrumentor = MistralInstrumentor()
-    assert not instrumentor.is_instrumented_by_opentelemetry, "an earlier test left mistralai instrumented"
-
-    def do(**options: Any) -> MistralInstrumentor:
-        instrumentor.instrument(**options)
-        assert instrumentor.is_instrumented_by_opentelemetry
-        return instrumentor
-
-    yield do
-    instrumentor.uninstrument()
-    assert_unwrapped(PATCHED_TARGETS)
+    with instrumenting(MistralInstrumentor(), "mistralai", PATCHED_TARGETS) as instrument:
+        yield instrument
 
 
 @pytest.fixture
@@ -150,22 +149,12 @@ WEATHER_TOOL = {
 
 def one_span(name: str = f"chat {MODEL}") -> ReadableSpan:
     """The only finished span: an llmotel CLIENT span called ``name``."""
-    spans = finished()
-    assert [s.name for s in spans] == [name]
-    span = spans[0]
-    assert span.kind is SpanKind.CLIENT
-    assert span.instrumentation_scope is not None and span.instrumentation_scope.name == "llmotel"
-    return span
+    return only_client_span(name)
 
 
 def assert_ok(span: ReadableSpan) -> None:
     assert span.status.status_code is StatusCode.UNSET
     assert not [e for e in span.events if e.name == "exception"]
-
-
-def chunk_events(span: ReadableSpan) -> list[dict[str, Any]]:
-    assert all(e.name == sc.EVENT_STREAM_CHUNK for e in span.events)
-    return [dict(e.attributes or {}) for e in span.events]
 
 
 def full_chunk_events() -> list[dict[str, Any]]:

@@ -23,13 +23,21 @@ import wrapt
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import StatusCode
 
 from conftest import finished, metric_points
 from helpers import fake_ollama
 from helpers.events import assert_correlated, event_attrs, one_detail
 from helpers.fake_ollama import HOST, PORT, FakeOllama
-from helpers.spans import assert_unwrapped, attrs, client_span_under, stream_attrs, stream_end
+from helpers.providers import instrumenting
+from helpers.spans import (
+    attrs,
+    chunk_events,
+    client_span_under,
+    only_client_span,
+    stream_attrs,
+    stream_end,
+)
 from llmotel import semconv as sc
 from llmotel.integrations.ollama import OllamaInstrumentor
 
@@ -72,13 +80,8 @@ PATCHED_TARGETS: list[tuple[Any, str]] = [
 
 @pytest.fixture
 def instrumented() -> Iterator[OllamaInstrumentor]:
-    instrumentor = OllamaInstrumentor()
-    assert not instrumentor.is_instrumented_by_opentelemetry, "an earlier test left ollama instrumented"
-    instrumentor.instrument()
-    assert instrumentor.is_instrumented_by_opentelemetry
-    yield instrumentor
-    instrumentor.uninstrument()
-    assert_unwrapped(PATCHED_TARGETS)
+    with instrumenting(OllamaInstrumentor(), "ollama", PATCHED_TARGETS) as instrument:
+        yield instrument()
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -119,17 +122,7 @@ CONTENT_KEYS = (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES, sc.GEN_AI_S
 
 def one_span(name: str = f"chat {MODEL}") -> ReadableSpan:
     """The only finished span: an llmotel CLIENT span called ``name``."""
-    spans = finished()
-    assert [s.name for s in spans] == [name]
-    span = spans[0]
-    assert span.kind is SpanKind.CLIENT
-    assert span.instrumentation_scope is not None and span.instrumentation_scope.name == "llmotel"
-    return span
-
-
-def chunk_events(span: ReadableSpan) -> list[dict[str, Any]]:
-    assert all(e.name == sc.EVENT_STREAM_CHUNK for e in span.events)
-    return [dict(e.attributes or {}) for e in span.events]
+    return only_client_span(name)
 
 
 def full_chunk_events() -> list[dict[str, Any]]:

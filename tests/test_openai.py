@@ -42,7 +42,16 @@ from helpers.fake_openai import (
     chat_chunks,
     response_events,
 )
-from helpers.spans import assert_unwrapped, attrs, client_span_under, spy_on_status_errors, stream_attrs, stream_end
+from helpers.providers import instrumenting
+from helpers.spans import (
+    attrs,
+    chunk_events,
+    client_span_under,
+    only_client_span,
+    spy_on_status_errors,
+    stream_attrs,
+    stream_end,
+)
 from llmotel import semconv as sc
 from llmotel.integrations.openai import OpenAIInstrumentor
 
@@ -103,18 +112,8 @@ PATCHED_TARGETS: list[tuple[Any, str]] = [
 @pytest.fixture
 def instrument() -> Iterator[Callable[..., OpenAIInstrumentor]]:
     """``instrument(**options)`` instruments openai for this test only (undone at teardown)."""
-    instrumentor = OpenAIInstrumentor()
-    assert not instrumentor.is_instrumented_by_opentelemetry, "an earlier test left openai instrumented"
-
-    def do(**options: Any) -> OpenAIInstrumentor:
-        instrumentor.instrument(**options)
-        assert instrumentor.is_instrumented_by_opentelemetry
-        return instrumentor
-
-    yield do
-    instrumentor.uninstrument()
-    assert not instrumentor.is_instrumented_by_opentelemetry
-    assert_unwrapped(PATCHED_TARGETS)
+    with instrumenting(OpenAIInstrumentor(), "openai", PATCHED_TARGETS) as instrument:
+        yield instrument
 
 
 @pytest.fixture
@@ -166,17 +165,7 @@ CONTENT_KEYS = (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES, sc.GEN_AI_S
 
 def one_span(name: str = "chat gpt-4o") -> ReadableSpan:
     """The only finished span: an llmotel CLIENT span called ``name``."""
-    spans = finished()
-    assert [s.name for s in spans] == [name]
-    span = spans[0]
-    assert span.kind is SpanKind.CLIENT
-    assert span.instrumentation_scope is not None and span.instrumentation_scope.name == "llmotel"
-    return span
-
-
-def chunk_events(span: ReadableSpan) -> list[dict[str, Any]]:
-    assert all(e.name == sc.EVENT_STREAM_CHUNK for e in span.events)
-    return [dict(e.attributes or {}) for e in span.events]
+    return only_client_span(name)
 
 
 def full_chunk_events(finish: bool = True) -> list[dict[str, Any]]:

@@ -110,3 +110,33 @@ def instrumented(instrumentor: Any, **options: Any) -> Iterator[Any]:
         yield instrumentor
     finally:
         instrumentor.uninstrument()
+
+
+def only_client_span(name: str) -> ReadableSpan:
+    """The only finished span: an llmotel CLIENT span called ``name``."""
+    spans = finished()
+    assert [s.name for s in spans] == [name]
+    span = spans[0]
+    assert span.kind is SpanKind.CLIENT
+    assert span.instrumentation_scope is not None and span.instrumentation_scope.name == "llmotel"
+    return span
+
+
+def chunk_events(span: ReadableSpan) -> list[dict[str, Any]]:
+    """The attributes of each of ``span``'s events, which must all be stream chunk events."""
+    assert all(e.name == sc.EVENT_STREAM_CHUNK for e in span.events)
+    return [dict(e.attributes or {}) for e in span.events]
+
+
+def chunk_event_tuples(span: ReadableSpan) -> list[tuple[int, int, str | None]]:
+    """(index, size, finish reason) of each of ``span``'s events, which must all be chunk events."""
+    assert all(e.name == sc.EVENT_STREAM_CHUNK for e in span.events)
+    return [
+        (
+            e.attributes[sc.EVENT_CHUNK_INDEX],
+            e.attributes[sc.EVENT_CHUNK_SIZE],
+            e.attributes.get(sc.EVENT_CHUNK_FINISH_REASON),
+        )  # type: ignore[misc]
+        for e in span.events
+        if e.attributes is not None
+    ]
