@@ -20,14 +20,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import boto3
 from botocore.config import Config
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bedrock"
+from helpers.fake_api import fixture_loader
+
 ACCESS_KEY = "AKIDTEST"
 SECRET_KEY = "test-secret-key-never-in-spans"
 SESSION_TOKEN = "test-session-token-never-in-spans"
@@ -41,8 +41,7 @@ TITAN = "amazon.titan-text-express-v1"
 NOVA = "amazon.nova-lite-v1:0"
 
 
-def fixture(name: str) -> Any:
-    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+fixture = fixture_loader("bedrock")
 
 
 CONVERSE = fixture("converse")

@@ -10,25 +10,18 @@ clients that talk to it (no retries).
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import cohere
 import httpx
 
-from helpers.fake_api import FakeAPI
+from helpers.fake_api import FakeAPI, cut_stream_type, fixture_loader
+from helpers.fake_api import sse as sse_body
 
 API_KEY = "sk-test-secret-key-123"  # one of conftest's FAKE_SECRETS: it must never reach a span
 HOST, PORT = "fake-cohere.test", 8443
 BASE_URL = f"http://{HOST}:{PORT}"
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cohere"
-
-
-def fixture(name: str) -> Any:
-    """A JSON fixture of ``tests/fixtures/cohere/``."""
-    return json.loads((FIXTURES / f"{name}.json").read_text())
+fixture = fixture_loader("cohere")
 
 
 CHAT = fixture("chat")
@@ -63,22 +56,11 @@ ERROR_HEADERS = {  # no secret-like header: ``ApiError.__str__`` (the exception 
 
 def sse(events: list[dict[str, Any]]) -> bytes:
     """The v2 chat stream's framing: a named SSE event per JSON event."""
-    return "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events).encode()
+    return sse_body(events, named=True)
 
 
-class CutStream(httpx.SyncByteStream, httpx.AsyncByteStream):
-    """A response body that sends ``body`` and then loses the connection (``httpx.ReadError``)."""
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield self.body
-        raise httpx.ReadError("connection reset by peer")
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self.body
-        raise httpx.ReadError("connection reset by peer")
+CutStream = cut_stream_type(httpx)
+"""A response body that sends ``body`` and then loses the connection (``httpx.ReadError``)."""
 
 
 class FakeCohere(FakeAPI):

@@ -11,15 +11,13 @@ stop a stream with an error event mid-way, and records every request.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import httpx
 from google import genai
 from google.genai import types
 
-from helpers.fake_api import FakeAPI, Seen
+from helpers.fake_api import FakeAPI, fixture_loader, sse
 
 API_KEY = "AIzaSy-test-secret-gemini-123"
 HOST, PORT = "fake-gemini.test", 9443
@@ -27,11 +25,7 @@ BASE_URL = f"http://{HOST}:{PORT}"
 VERTEX_HOST = "us-central1-aiplatform.googleapis.com"
 MODEL = "gemini-2.5-flash"
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "google_genai"
-
-
-def fixture(name: str) -> Any:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
+fixture = fixture_loader("google_genai")
 
 
 RESPONSE = fixture("generate_content")
@@ -48,15 +42,12 @@ SUCCESS_HEADERS = {
 }
 
 
-def sse(events: list[Any]) -> bytes:
-    return "".join(f"data: {json.dumps(e)}\r\n\r\n" for e in events).encode()
-
-
 class FakeGemini(FakeAPI):
     """An httpx handler that answers like generativelanguage.googleapis.com (or Vertex AI's
     ``publishers/google/models/...`` paths) and records each request."""
 
     api_key = API_KEY
+    auth_header, auth_scheme = "x-goog-api-key", ""
 
     def __init__(self) -> None:
         super().__init__()
@@ -64,12 +55,6 @@ class FakeGemini(FakeAPI):
         self.stream: list[Any] = STREAM
         self.error_mid_stream = False  # send two chunks, then the API's error event
         self.error_headers: dict[str, str] = {}
-
-    def record(self, request: Any) -> dict[str, Any]:
-        body = json.loads(request.content) if request.content else {}
-        self.requests.append(Seen(request.url.path, body, request.headers))
-        assert request.headers["x-goog-api-key"] == self.api_key
-        return body
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.record(request)
@@ -86,7 +71,7 @@ class FakeGemini(FakeAPI):
             if self.error_mid_stream:
                 events = [*events[:2], ERRORS["503-mid-stream"]["body"]]
             headers = {**SUCCESS_HEADERS, "content-type": "text/event-stream"}
-            return httpx.Response(200, content=sse(events), headers=headers)
+            return httpx.Response(200, content=sse(events, newline="\r\n"), headers=headers)
         assert path.endswith(":generateContent"), path
         return httpx.Response(200, json=self.reply, headers=SUCCESS_HEADERS)
 

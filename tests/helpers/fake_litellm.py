@@ -17,17 +17,15 @@ import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "litellm"
+from helpers.fake_api import SSE_DONE, fixture_loader, sse_event
+
 OPENAI_KEY = "sk-test-litellm-openai-123"
 ANTHROPIC_KEY = "sk-ant-test-litellm-456"
 
 
-def fixture(name: str) -> Any:
-    """A fixture file's JSON."""
-    return json.loads((FIXTURES / name).read_text())
+fixture = fixture_loader("litellm")
 
 
 CHAT_COMPLETION: dict[str, Any] = fixture("openai_chat_completion.json")
@@ -133,12 +131,12 @@ class FakeLLMServer:
         chunks = list(CHAT_CHUNKS)
         if (body.get("stream_options") or {}).get("include_usage") and not self.no_usage:
             chunks = [{**c, "usage": None} for c in chunks] + [USAGE_CHUNK]
-        return [f"data: {json.dumps(c)}\n\n".encode() for c in chunks] + [b"data: [DONE]\n\n"]
+        return [sse_event(c) for c in chunks] + [SSE_DONE]
 
     def _anthropic(self, body: dict[str, Any]) -> Any:
         if not body.get("stream"):
             return ANTHROPIC_MESSAGE
-        return [f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in ANTHROPIC_EVENTS]
+        return [sse_event(e, named=True) for e in ANTHROPIC_EVENTS]
 
 
 class _Server(ThreadingHTTPServer):

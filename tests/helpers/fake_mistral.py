@@ -9,25 +9,19 @@ whose sync and async HTTP clients both talk to it, with retries off.
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx2
 from mistralai.client import Mistral
 from mistralai.client.utils import RetryConfig
 
-from helpers.fake_api import FakeAPI
+from helpers.fake_api import FakeAPI, cut_stream_type, fixture_loader
+from helpers.fake_api import sse as sse_body
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "mistral"
 API_KEY = "sk-test-secret-key-123"
 HOST, PORT = "fake-mistral.test", 8443
 SERVER_URL = f"http://{HOST}:{PORT}"
-
-
-def fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+fixture = fixture_loader("mistral")
 
 
 CHAT_COMPLETION = fixture("chat_completion.json")
@@ -60,23 +54,11 @@ RATE_LIMIT_HEADERS = {
 
 def sse(chunks: list[dict[str, Any]], *, done: bool = True) -> bytes:
     """Chat completion chunks as the API streams them: ``data:`` events, then ``data: [DONE]``."""
-    text = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks)
-    return (text + ("data: [DONE]\n\n" if done else "")).encode()
+    return sse_body(chunks, done=done)
 
 
-class _Broken(httpx2.SyncByteStream, httpx2.AsyncByteStream):
-    """A response body that sends ``head`` and then fails as a dropped connection does."""
-
-    def __init__(self, head: bytes) -> None:
-        self.head = head
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield self.head
-        raise httpx2.ReadError("connection reset by peer")
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self.head
-        raise httpx2.ReadError("connection reset by peer")
+_Broken = cut_stream_type(httpx2)
+"""A response body that sends its bytes and then fails as a dropped connection does."""
 
 
 class FakeMistral(FakeAPI):

@@ -9,25 +9,22 @@ every request. ``sync_client``/``async_client`` build SDK clients that talk to i
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import ollama
 
-from helpers.fake_api import FakeAPI
+from helpers.fake_api import FIXTURES as ALL_FIXTURES
+from helpers.fake_api import FakeAPI, fixture_loader
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ollama"
+FIXTURES = ALL_FIXTURES / "ollama"
 API_KEY = "test-bearer-token-789"  # Ollama's cloud takes a bearer key; never allowed onto a span
 HOST, PORT = "fake-ollama.test", 11434
 BASE_URL = f"http://{HOST}:{PORT}"
 
 
-def fixture(name: str) -> Any:
-    """A JSON fixture, parsed."""
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+fixture = fixture_loader("ollama")
 
 
 def ndjson_lines(name: str) -> list[bytes]:
