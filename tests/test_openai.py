@@ -871,6 +871,14 @@ def test_embeddings(instrumented: OpenAIInstrumentor, client: openai.OpenAI, ser
     assert_ok(span)
 
 
+def test_embeddings_the_caller_asked_as_base64_still_get_their_dimension_count(
+    instrumented: OpenAIInstrumentor, client: openai.OpenAI
+) -> None:
+    result = client.embeddings.create(model="text-embedding-3-small", input="one", encoding_format="base64")
+    assert isinstance(result.data[0].embedding, str)  # the caller gets the base64 text, undecoded
+    assert attrs(one_span("embeddings text-embedding-3-small")) == EMBEDDING_ATTRS
+
+
 async def test_async_embeddings(instrumented: OpenAIInstrumentor, aclient: openai.AsyncOpenAI) -> None:
     await aclient.embeddings.create(model="text-embedding-3-small", input="one", encoding_format="float")
     assert attrs(one_span("embeddings text-embedding-3-small")) == EMBEDDING_ATTRS

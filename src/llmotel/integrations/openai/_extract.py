@@ -75,6 +75,16 @@ def _raw_mode(kwargs: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _base64_dimensions(vector: Any) -> int | None:
+    """The dimension count of an embedding the caller asked to get as base64 (float32 values):
+    its decoded length / 4, found from the string's length without decoding it."""
+    if not isinstance(vector, str) or not vector:
+        return None
+    padding = len(vector) - len(vector.rstrip("="))
+    size = len(vector) * 3 // 4 - padding
+    return size // 4 if size > 0 and size % 4 == 0 else None
+
+
 class OpenAIExtractor(Extractor):
     """The default duck-typed mapping plus what only the openai SDK has."""
 
@@ -122,7 +132,8 @@ class OpenAIExtractor(Extractor):
             call.response_model = call.response_model or get(result, "model")
             if data:
                 vector = get(data[0], "embedding")
-                if isinstance(vector, list):
-                    call.extra = {**(call.extra or {}), "gen_ai.embeddings.dimension.count": len(vector)}
+                dimensions = len(vector) if isinstance(vector, list) else _base64_dimensions(vector)
+                if dimensions is not None:
+                    call.extra = {**(call.extra or {}), "gen_ai.embeddings.dimension.count": dimensions}
             return
         super().response(call, result, capture)
