@@ -17,7 +17,6 @@ import anthropic
 import anthropic._base_client as base_client_module
 import anthropic.resources.messages.messages as messages_module
 import pytest
-import wrapt
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
@@ -34,7 +33,7 @@ from helpers.fake_anthropic import (
     TOOL_USE_MESSAGE,
     FakeAnthropic,
 )
-from helpers.providers import instrumenting
+from helpers.providers import assert_call_metrics, assert_uninstrument_restores, instrumenting
 from helpers.spans import (
     attrs,
     chunk_event_tuples,
@@ -174,20 +173,7 @@ def assert_traceparent_is(sdk_tracing: bool, server: FakeAnthropic, span: Readab
 
 
 def test_uninstrument_restores_the_exact_originals() -> None:
-    originals = {(owner, name): vars(owner)[name] for owner, name in PATCHED_TARGETS}
-    assert not any(isinstance(f, wrapt.FunctionWrapper) for f in originals.values()), "already instrumented"
-    instrumentor = AnthropicInstrumentor()
-    for _ in range(2):  # instrument -> uninstrument -> instrument again
-        instrumentor.instrument()
-        try:
-            for (owner, name), original in originals.items():
-                assert isinstance(vars(owner)[name], wrapt.FunctionWrapper), name
-                assert vars(owner)[name].__wrapped__ is original  # wrapped exactly once
-        finally:
-            instrumentor.uninstrument()
-        for (owner, name), original in originals.items():
-            assert vars(owner)[name] is original, name
-    assert instrumentor.applied_patches == []
+    assert_uninstrument_restores(AnthropicInstrumentor(), PATCHED_TARGETS)
 
 
 def test_without_llmotel_the_sdk_traces_itself_when_on(
@@ -696,9 +682,4 @@ def test_metrics(sdk_tracing: bool, instrumented: AnthropicInstrumentor, client:
         sc.SERVER_ADDRESS: HOST,
         sc.SERVER_PORT: PORT,
     }
-    [duration] = metric_points(sc.METRIC_OPERATION_DURATION)
-    assert dict(duration.attributes) == metric_attrs
-    assert span.start_time is not None and span.end_time is not None
-    assert duration.count == 1 and 0 < duration.sum <= (span.end_time - span.start_time) / 1e9
-    tokens = {p.attributes[sc.GEN_AI_TOKEN_TYPE]: (p.sum, p.count) for p in metric_points(sc.METRIC_TOKEN_USAGE)}
-    assert tokens == {"input": (1712, 1), "output": (6, 1)}
+    assert_call_metrics(span, metric_attrs, {"input": 1712, "output": 6})

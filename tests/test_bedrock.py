@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,7 +32,7 @@ import llmotel
 from conftest import LOG_EXPORTER, finished, metric_points
 from helpers import fake_bedrock as fb
 from helpers.events import assert_correlated, event_attrs, one_detail
-from helpers.providers import instrumenting
+from helpers.providers import instrumenting, run_python
 from helpers.spans import attrs, chunk_event_tuples, only_client_span, stream_attrs, stream_end
 from llmotel import semconv as sc
 from llmotel.integrations.bedrock import EXTRACTOR, BedrockInstrumentor, _converse, _invoke
@@ -161,8 +159,7 @@ def test_importing_the_integration_does_not_import_botocore() -> None:
         "import boto3, botocore.client, wrapt\n"
         "assert isinstance(vars(botocore.client.BaseClient)['_make_api_call'], wrapt.FunctionWrapper)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
+    run_python(code)
 
 
 def test_version_range() -> None:

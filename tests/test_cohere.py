@@ -9,8 +9,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -18,7 +16,6 @@ import cohere
 import cohere.v2.client as v2_module
 import httpx
 import pytest
-import wrapt
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
@@ -37,7 +34,7 @@ from helpers.fake_cohere import (
     STREAM_TOOL_CALL_EVENTS,
     FakeCohere,
 )
-from helpers.providers import instrumenting
+from helpers.providers import assert_call_metrics, assert_uninstrument_restores, instrumenting, run_python
 from helpers.spans import attrs, chunk_events, only_client_span, stream_attrs, stream_end
 from llmotel import semconv as sc
 from llmotel.integrations.cohere import CohereInstrumentor
@@ -169,21 +166,9 @@ def assert_failed(span: ReadableSpan, error: BaseException) -> None:
 
 
 def test_uninstrument_restores_the_exact_originals(server: FakeCohere) -> None:
-    originals = {(owner, name): vars(owner)[name] for owner, name in PATCHED_TARGETS}
-    assert not any(isinstance(f, wrapt.FunctionWrapper) for f in originals.values()), "already instrumented"
-    instrumentor = CohereInstrumentor()
-    for _ in range(2):  # instrument -> uninstrument -> instrument again: wrapped once each time
-        instrumentor.instrument()
-        try:
-            for (owner, name), original in originals.items():
-                assert isinstance(vars(owner)[name], wrapt.FunctionWrapper), name
-                assert vars(owner)[name].__wrapped__ is original
-            chat(fake_cohere.sync_client(server))
-        finally:
-            instrumentor.uninstrument()
-        for (owner, name), original in originals.items():
-            assert vars(owner)[name] is original, name
-    assert instrumentor.applied_patches == []
+    assert_uninstrument_restores(
+        CohereInstrumentor(), PATCHED_TARGETS, while_instrumented=lambda: chat(fake_cohere.sync_client(server))
+    )
     assert len(finished()) == 2
     chat(fake_cohere.sync_client(server))
     assert len(finished()) == 2  # no span once uninstrumented
@@ -232,7 +217,7 @@ def test_the_integration_imports_no_cohere_and_patches_on_import() -> None:
         "print(all(isinstance(vars(c)[m], wrapt.FunctionWrapper) for c in (v2.V2Client, v2.AsyncV2Client)"
         " for m in ('chat', 'chat_stream', 'embed')))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    out = run_python(code, timeout=120)
     assert out.stdout.strip() == "True", out.stderr
 
 
@@ -737,16 +722,14 @@ def test_suppressed_instrumentation(
 
 def test_metrics(instrumented: CohereInstrumentor, client: cohere.ClientV2) -> None:
     chat(client)
-    span = one_span()
-    [duration] = metric_points(sc.METRIC_OPERATION_DURATION)
-    assert dict(duration.attributes) == {
-        sc.GEN_AI_OPERATION_NAME: "chat",
-        sc.GEN_AI_PROVIDER_NAME: "cohere",
-        sc.GEN_AI_REQUEST_MODEL: MODEL,
-        sc.SERVER_ADDRESS: HOST,
-        sc.SERVER_PORT: PORT,
-    }
-    assert span.start_time is not None and span.end_time is not None
-    assert duration.count == 1 and 0 < duration.sum <= (span.end_time - span.start_time) / 1e9
-    tokens = {p.attributes[sc.GEN_AI_TOKEN_TYPE]: (p.sum, p.count) for p in metric_points(sc.METRIC_TOKEN_USAGE)}
-    assert tokens == {"input": (1117, 1), "output": (8, 1)}
+    assert_call_metrics(
+        one_span(),
+        {
+            sc.GEN_AI_OPERATION_NAME: "chat",
+            sc.GEN_AI_PROVIDER_NAME: "cohere",
+            sc.GEN_AI_REQUEST_MODEL: MODEL,
+            sc.SERVER_ADDRESS: HOST,
+            sc.SERVER_PORT: PORT,
+        },
+        {"input": 1117, "output": 8},
+    )

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import gc
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import google.genai.models as models_module
 import pytest
-import wrapt
 from google import genai
 from google.genai import errors, types
 from opentelemetry import trace
@@ -24,11 +21,11 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
-from conftest import finished, metric_points
+from conftest import finished
 from helpers import fake_google_genai
 from helpers.events import assert_correlated, event_attrs, one_detail
 from helpers.fake_google_genai import HOST, MODEL, PORT, VERTEX_HOST, FakeGemini
-from helpers.providers import instrumenting
+from helpers.providers import assert_call_metrics, assert_uninstrument_restores, instrumenting, run_python
 from helpers.spans import attrs, chunk_event_tuples, only_client_span, stream_attrs, stream_end
 from llmotel import semconv as sc
 from llmotel.integrations.google_genai import GoogleGenAIInstrumentor
@@ -116,21 +113,8 @@ STREAM_CHUNK_EVENTS = [(0, len("The capital"), None), (1, len(" of France is"), 
 
 
 def test_uninstrument_restores_the_exact_originals() -> None:
-    originals = {(owner, name): vars(owner)[name] for owner, name in PATCHED_TARGETS}
-    assert not any(isinstance(f, wrapt.FunctionWrapper) for f in originals.values()), "already instrumented"
-    instrumentor = GoogleGenAIInstrumentor()
-    for _ in range(2):  # instrument -> uninstrument -> instrument again
-        instrumentor.instrument()
-        instrumentor.instrument()  # a second instrument() is a no-op, not a second wrapper
-        try:
-            for (owner, name), original in originals.items():
-                assert isinstance(vars(owner)[name], wrapt.FunctionWrapper), name
-                assert vars(owner)[name].__wrapped__ is original  # wrapped exactly once
-        finally:
-            instrumentor.uninstrument()
-        for (owner, name), original in originals.items():
-            assert vars(owner)[name] is original, name
-    assert instrumentor.applied_patches == []
+    # a second instrument() is a no-op, not a second wrapper
+    assert_uninstrument_restores(GoogleGenAIInstrumentor(), PATCHED_TARGETS, instrument_calls=2)
 
 
 def test_version_range() -> None:
@@ -155,9 +139,7 @@ instrumentor.uninstrument()
 assert not isinstance(vars(models.Models)["generate_content"], wrapt.FunctionWrapper)
 print("ok")
 """
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
+    assert run_python(code).stdout.strip() == "ok"
 
 
 # --- generate_content ----------------------------------------------------------------------------
@@ -695,17 +677,15 @@ def test_suppressed_instrumentation_makes_no_span(
 
 def test_metrics(instrumented: GoogleGenAIInstrumentor, client: genai.Client) -> None:
     generate(client)
-    span = one_span()
-    [duration] = metric_points(sc.METRIC_OPERATION_DURATION)
-    assert dict(duration.attributes) == {
-        sc.GEN_AI_OPERATION_NAME: "generate_content",
-        sc.GEN_AI_PROVIDER_NAME: "gcp.gen_ai",
-        sc.GEN_AI_REQUEST_MODEL: MODEL,
-        sc.GEN_AI_RESPONSE_MODEL: "gemini-2.5-flash",
-        sc.SERVER_ADDRESS: HOST,
-        sc.SERVER_PORT: PORT,
-    }
-    assert span.start_time is not None and span.end_time is not None
-    assert duration.count == 1 and 0 < duration.sum <= (span.end_time - span.start_time) / 1e9
-    tokens = {p.attributes[sc.GEN_AI_TOKEN_TYPE]: (p.sum, p.count) for p in metric_points(sc.METRIC_TOKEN_USAGE)}
-    assert tokens == {"input": (1210, 1), "output": (50, 1)}
+    assert_call_metrics(
+        one_span(),
+        {
+            sc.GEN_AI_OPERATION_NAME: "generate_content",
+            sc.GEN_AI_PROVIDER_NAME: "gcp.gen_ai",
+            sc.GEN_AI_REQUEST_MODEL: MODEL,
+            sc.GEN_AI_RESPONSE_MODEL: "gemini-2.5-flash",
+            sc.SERVER_ADDRESS: HOST,
+            sc.SERVER_PORT: PORT,
+        },
+        {"input": 1210, "output": 50},
+    )

@@ -12,10 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +28,7 @@ import litellm.chat_completions.dispatch as dispatch_module
 import litellm.main as main_module
 
 import llmotel
-from conftest import finished, metric_points
+from conftest import finished
 from helpers.events import assert_correlated, event_attrs, one_detail
 from helpers.fake_litellm import (
     ANTHROPIC_KEY,
@@ -39,7 +36,7 @@ from helpers.fake_litellm import (
     OPENAI_KEY,
     FakeLLMServer,
 )
-from helpers.providers import instrumenting
+from helpers.providers import SRC, assert_call_metrics, instrumenting, run_python
 from helpers.spans import attrs, only_client_span, stream_attrs, stream_end
 from llmotel import semconv as sc
 from llmotel.integrations.litellm import LiteLLMInstrumentor
@@ -222,12 +219,7 @@ print("ok")
 
 
 def test_the_integration_does_not_import_litellm_and_patches_it_on_import() -> None:
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONPATH": str(root / "src")}
-    out = subprocess.run(
-        [sys.executable, "-c", IMPORT_CHECK], capture_output=True, text=True, timeout=120, env=env, check=False
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
+    out = run_python(IMPORT_CHECK, timeout=120, env={"LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONPATH": SRC})
     assert out.stdout.strip().endswith("ok")
 
 
@@ -793,20 +785,18 @@ def test_anthropic_rate_limited(instrumented: LiteLLMInstrumentor, server: FakeL
 
 def test_metrics_carry_the_routed_provider(instrumented: LiteLLMInstrumentor, server: FakeLLMServer) -> None:
     litellm.completion(**anthropic_call(server))
-    span = one_span("chat claude-sonnet-4-5")
-    [duration] = metric_points(sc.METRIC_OPERATION_DURATION)
-    assert dict(duration.attributes) == {
-        sc.GEN_AI_OPERATION_NAME: "chat",
-        sc.GEN_AI_PROVIDER_NAME: "anthropic",
-        sc.GEN_AI_REQUEST_MODEL: "claude-sonnet-4-5",
-        sc.GEN_AI_RESPONSE_MODEL: "claude-sonnet-4-5-20250929",
-        sc.SERVER_ADDRESS: "127.0.0.1",
-        sc.SERVER_PORT: server.port,
-    }
-    assert span.start_time is not None and span.end_time is not None
-    assert duration.count == 1 and 0 < duration.sum <= (span.end_time - span.start_time) / 1e9
-    tokens = {p.attributes[sc.GEN_AI_TOKEN_TYPE]: (p.sum, p.count) for p in metric_points(sc.METRIC_TOKEN_USAGE)}
-    assert tokens == {"input": (1712, 1), "output": (6, 1)}
+    assert_call_metrics(
+        one_span("chat claude-sonnet-4-5"),
+        {
+            sc.GEN_AI_OPERATION_NAME: "chat",
+            sc.GEN_AI_PROVIDER_NAME: "anthropic",
+            sc.GEN_AI_REQUEST_MODEL: "claude-sonnet-4-5",
+            sc.GEN_AI_RESPONSE_MODEL: "claude-sonnet-4-5-20250929",
+            sc.SERVER_ADDRESS: "127.0.0.1",
+            sc.SERVER_PORT: server.port,
+        },
+        {"input": 1712, "output": 6},
+    )
 
 
 def test_suppressed_instrumentation_makes_no_span(instrumented: LiteLLMInstrumentor, server: FakeLLMServer) -> None:

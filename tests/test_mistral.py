@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import gc
 import json
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -40,7 +36,7 @@ from helpers.fake_mistral import (
     TOOL_CALL_COMPLETION,
     FakeMistral,
 )
-from helpers.providers import instrumenting
+from helpers.providers import instrumenting, run_python
 from helpers.spans import (
     attrs,
     chunk_events,
@@ -227,11 +223,7 @@ def test_importing_the_integration_does_not_import_the_sdk() -> None:
         "assert isinstance(vars(embeddings.Embeddings)['create_async'], wrapt.FunctionWrapper)\n"
         "print('ok')\n"
     )
-    src = str(Path(__file__).resolve().parent.parent / "src")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
+    assert run_python(code, src_on_path=True).stdout.strip() == "ok"
 
 
 # --- chat.complete -------------------------------------------------------------------------------

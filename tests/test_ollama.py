@@ -10,8 +10,6 @@ from __future__ import annotations
 import gc
 import importlib
 import json
-import subprocess
-import sys
 import textwrap
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -19,17 +17,16 @@ from typing import Any
 import httpx
 import ollama
 import pytest
-import wrapt
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
-from conftest import finished, metric_points
+from conftest import finished
 from helpers import fake_ollama
 from helpers.events import assert_correlated, event_attrs, one_detail
 from helpers.fake_ollama import HOST, PORT, FakeOllama
-from helpers.providers import instrumenting
+from helpers.providers import assert_call_metrics, assert_uninstrument_restores, instrumenting, run_python
 from helpers.spans import (
     attrs,
     chunk_events,
@@ -156,20 +153,7 @@ def content_of(span: ReadableSpan) -> dict[str, Any]:
 
 
 def test_uninstrument_restores_the_exact_originals() -> None:
-    originals = {(owner, name): vars(owner)[name] for owner, name in PATCHED_TARGETS}
-    assert not any(isinstance(f, wrapt.FunctionWrapper) for f in originals.values()), "already instrumented"
-    instrumentor = OllamaInstrumentor()
-    for _ in range(2):  # instrument -> uninstrument -> instrument again
-        instrumentor.instrument()
-        try:
-            for (owner, name), original in originals.items():
-                assert isinstance(vars(owner)[name], wrapt.FunctionWrapper), name
-                assert vars(owner)[name].__wrapped__ is original  # wrapped exactly once
-        finally:
-            instrumentor.uninstrument()
-        for (owner, name), original in originals.items():
-            assert vars(owner)[name] is original, name
-    assert instrumentor.applied_patches == []
+    assert_uninstrument_restores(OllamaInstrumentor(), PATCHED_TARGETS)
     assert ollama.chat.__self__ is ollama._client  # the default client's bound method, as it was
 
 
@@ -195,8 +179,7 @@ def test_importing_the_integration_does_not_import_the_sdk_and_patches_wait_for_
         print("ok")
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
-    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
+    assert run_python(script).stdout.strip() == "ok"
 
 
 # --- chat ----------------------------------------------------------------------------------------
@@ -783,8 +766,4 @@ def test_metrics(instrumented: OllamaInstrumentor, client: ollama.Client) -> Non
         sc.SERVER_ADDRESS: HOST,
         sc.SERVER_PORT: PORT,
     }
-    one_span()
-    [duration] = metric_points(sc.METRIC_OPERATION_DURATION)
-    assert dict(duration.attributes) == metric_attrs
-    tokens = {p.attributes[sc.GEN_AI_TOKEN_TYPE]: p for p in metric_points(sc.METRIC_TOKEN_USAGE)}
-    assert {kind: (p.sum, p.count) for kind, p in tokens.items()} == {"input": (26, 1), "output": (8, 1)}
+    assert_call_metrics(one_span(), metric_attrs, {"input": 26, "output": 8})

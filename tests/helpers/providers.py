@@ -2,6 +2,8 @@
 LiteLLM) share: instrumenting for one test, and running a fresh interpreter.
 
 - ``instrumenting``: the body of each module's ``instrument``/``instrumented`` fixture.
+- ``assert_uninstrument_restores``: instrument/uninstrument cycles leave the exact originals behind.
+- ``assert_call_metrics``: one call's duration and token usage metrics.
 - ``run_python``: a snippet in a fresh interpreter (the "importing the integration does not import
   the SDK" tests), its exit status checked.
 """
@@ -16,7 +18,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import wrapt
+from opentelemetry.sdk.trace import ReadableSpan
+
+from conftest import metric_points
 from helpers.spans import assert_unwrapped
+from llmotel import semconv as sc
 
 T = TypeVar("T")
 
@@ -42,6 +49,46 @@ def instrumenting(
     assert not instrumentor.is_instrumented_by_opentelemetry  # type: ignore[attr-defined]
     if targets is not None:
         assert_unwrapped(targets)
+
+
+def assert_uninstrument_restores(
+    instrumentor: Any,
+    targets: Iterable[tuple[Any, str]],
+    *,
+    cycles: int = 2,
+    instrument_calls: int = 1,
+    while_instrumented: Callable[[], object] | None = None,
+) -> None:
+    """``cycles`` times: ``instrument()`` (``instrument_calls`` times: the later ones must be no-ops)
+    wraps each ``(owner, name)`` of ``targets`` exactly once (and ``while_instrumented`` runs), then
+    ``uninstrument()`` puts back the very originals; no patch is left applied."""
+    originals = {(owner, name): vars(owner)[name] for owner, name in targets}
+    assert not any(isinstance(f, wrapt.FunctionWrapper) for f in originals.values()), "already instrumented"
+    for _ in range(cycles):  # instrument -> uninstrument -> instrument again
+        for _ in range(instrument_calls):
+            instrumentor.instrument()
+        try:
+            for (owner, name), original in originals.items():
+                assert isinstance(vars(owner)[name], wrapt.FunctionWrapper), name
+                assert vars(owner)[name].__wrapped__ is original  # wrapped exactly once
+            if while_instrumented is not None:
+                while_instrumented()
+        finally:
+            instrumentor.uninstrument()
+        for (owner, name), original in originals.items():
+            assert vars(owner)[name] is original, name
+    assert instrumentor.applied_patches == []
+
+
+def assert_call_metrics(span: ReadableSpan, attributes: dict[str, Any], tokens: dict[str, int]) -> None:
+    """The one call ``span`` timed recorded one operation duration (within the span, with
+    ``attributes``) and, per token type of ``tokens``, one token usage point of that many tokens."""
+    [duration] = metric_points(sc.METRIC_OPERATION_DURATION)
+    assert dict(duration.attributes) == attributes
+    assert span.start_time is not None and span.end_time is not None
+    assert duration.count == 1 and 0 < duration.sum <= (span.end_time - span.start_time) / 1e9
+    points = {p.attributes[sc.GEN_AI_TOKEN_TYPE]: (p.sum, p.count) for p in metric_points(sc.METRIC_TOKEN_USAGE)}
+    assert points == {kind: (count, 1) for kind, count in tokens.items()}
 
 
 def run_python(
