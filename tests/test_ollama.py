@@ -24,10 +24,16 @@ from opentelemetry.trace import StatusCode
 
 from conftest import finished
 from helpers import fake_ollama
-from helpers.events import assert_correlated, event_attrs, one_detail
 from helpers.fake_ollama import HOST, PORT, FakeOllama
-from helpers.providers import assert_call_metrics, assert_uninstrument_restores, instrumenting, run_python
+from helpers.providers import (
+    assert_call_metrics,
+    assert_uninstrument_restores,
+    event_only_details,
+    instrumenting,
+    run_python,
+)
 from helpers.spans import (
+    CONTENT_KEYS,
     attrs,
     chunk_events,
     client_span_under,
@@ -114,7 +120,6 @@ CUT_STREAM_ATTRS = {
     sc.LLMOTEL_USAGE_UNKNOWN: True,
 }
 STREAM_TEXTS = ["The", " capital", " is Paris.", ""]
-CONTENT_KEYS = (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES, sc.GEN_AI_SYSTEM_INSTRUCTIONS)
 
 
 def one_span(name: str = f"chat {MODEL}") -> ReadableSpan:
@@ -723,11 +728,7 @@ def test_details_event_in_event_only_mode(
 ) -> None:
     env(OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="EVENT_ONLY")
     client.chat(model=MODEL, messages=[{"role": "system", "content": "Be terse."}, *USER])
-    span = one_span()
-    assert content_of(span) == {}  # the content goes to the event only
-    record = one_detail()
-    assert_correlated(record, span)
-    values = event_attrs(record)
+    values = event_only_details(one_span())
     assert values[sc.GEN_AI_PROVIDER_NAME] == "ollama"
     assert values[sc.GEN_AI_OPERATION_NAME] == "chat"
     assert values[sc.GEN_AI_INPUT_MESSAGES] == [

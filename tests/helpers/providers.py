@@ -4,6 +4,7 @@ LiteLLM) share: instrumenting for one test, and running a fresh interpreter.
 - ``instrumenting``: the body of each module's ``instrument``/``instrumented`` fixture.
 - ``assert_uninstrument_restores``: instrument/uninstrument cycles leave the exact originals behind.
 - ``assert_call_metrics``: one call's duration and token usage metrics.
+- ``event_only_details``: in EVENT_ONLY capture mode, the one details event of a call's span.
 - ``run_python``: a snippet in a fresh interpreter (the "importing the integration does not import
   the SDK" tests), its exit status checked.
 """
@@ -22,7 +23,8 @@ import wrapt
 from opentelemetry.sdk.trace import ReadableSpan
 
 from conftest import metric_points
-from helpers.spans import assert_unwrapped
+from helpers.events import assert_correlated, event_attrs, one_detail
+from helpers.spans import CONTENT_KEYS, assert_unwrapped, attrs
 from llmotel import semconv as sc
 
 T = TypeVar("T")
@@ -89,6 +91,15 @@ def assert_call_metrics(span: ReadableSpan, attributes: dict[str, Any], tokens: 
     assert duration.count == 1 and 0 < duration.sum <= (span.end_time - span.start_time) / 1e9
     points = {p.attributes[sc.GEN_AI_TOKEN_TYPE]: (p.sum, p.count) for p in metric_points(sc.METRIC_TOKEN_USAGE)}
     assert points == {kind: (count, 1) for kind, count in tokens.items()}
+
+
+def event_only_details(span: ReadableSpan) -> dict[str, Any]:
+    """With content captured as EVENT_ONLY: ``span`` carries no content, and the one details event
+    was emitted in its context; that event's attributes (as plain values)."""
+    assert not set(CONTENT_KEYS) & set(attrs(span)), "content on the span"
+    record = one_detail()
+    assert_correlated(record, span)
+    return event_attrs(record)
 
 
 def run_python(

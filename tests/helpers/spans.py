@@ -18,6 +18,9 @@ from opentelemetry.trace import Span, SpanKind
 from conftest import finished
 from llmotel import semconv as sc
 
+CONTENT_KEYS = (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES, sc.GEN_AI_SYSTEM_INSTRUCTIONS)
+"""The attributes that carry message content (on the span only when content capture puts it there)."""
+
 
 def attrs(span: ReadableSpan) -> dict[str, Any]:
     return dict(span.attributes or {})
