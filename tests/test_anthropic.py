@@ -35,6 +35,7 @@ from helpers.fake_anthropic import (
 )
 from helpers.providers import assert_call_metrics, assert_uninstrument_restores, instrumenting
 from helpers.spans import (
+    assert_failed,
     attrs,
     chunk_event_tuples,
     only_client_span,
@@ -479,16 +480,6 @@ async def test_async_stream_helper_exited_early(
 
 
 # --- errors --------------------------------------------------------------------------------------
-
-
-def assert_failed(span: ReadableSpan, error: BaseException, error_type: str) -> None:
-    assert span.status.status_code is StatusCode.ERROR
-    assert span.status.description is not None
-    assert span.status.description.startswith(type(error).__name__ + ": ")
-    [event] = [e for e in span.events if e.name == "exception"]
-    assert event.attributes is not None
-    assert event.attributes["exception.type"] == error_type
-    assert event.attributes["exception.message"] == str(error)
 
 
 RATE_LIMIT_ATTRS = {

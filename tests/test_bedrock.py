@@ -33,7 +33,15 @@ from conftest import LOG_EXPORTER, finished, metric_points
 from helpers import fake_bedrock as fb
 from helpers.events import event_attrs
 from helpers.providers import event_only_details, instrumenting, run_python
-from helpers.spans import CONTENT_KEYS, attrs, chunk_event_tuples, only_client_span, stream_attrs, stream_end
+from helpers.spans import (
+    CONTENT_KEYS,
+    assert_failed,
+    attrs,
+    chunk_event_tuples,
+    only_client_span,
+    stream_attrs,
+    stream_end,
+)
 from llmotel import semconv as sc
 from llmotel.integrations.bedrock import EXTRACTOR, BedrockInstrumentor, _converse, _invoke
 from llmotel.records import LLMCall, StreamState
@@ -111,14 +119,6 @@ def assert_no_secrets(span: ReadableSpan) -> None:
     dumped = json.dumps(attrs(span), default=str) + json.dumps([dict(e.attributes or {}) for e in span.events])
     for secret in SECRETS:
         assert secret not in dumped
-
-
-def assert_failed(span: ReadableSpan, error: BaseException, error_type: str) -> None:
-    assert span.status.status_code is StatusCode.ERROR
-    assert span.status.description is not None and span.status.description.startswith(type(error).__name__)
-    [event] = [e for e in span.events if e.name == "exception"]
-    assert event.attributes is not None
-    assert event.attributes["exception.type"] == error_type
 
 
 # --- instrument / uninstrument -------------------------------------------------------------------

@@ -19,7 +19,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanKind
 
 from conftest import finished, metric_points
 from helpers import fake_cohere
@@ -40,7 +40,7 @@ from helpers.providers import (
     instrumenting,
     run_python,
 )
-from helpers.spans import attrs, chunk_events, only_client_span, stream_attrs, stream_end
+from helpers.spans import assert_failed, assert_ok, attrs, chunk_events, only_client_span, stream_attrs, stream_end
 from llmotel import semconv as sc
 from llmotel.integrations.cohere import CohereInstrumentor
 from llmotel.integrations.cohere._extract import usage_of
@@ -150,20 +150,6 @@ WHOLE_STREAM_EVENTS = [
     {sc.EVENT_CHUNK_INDEX: i, sc.EVENT_CHUNK_SIZE: size} for i, size in enumerate((0, 0, 5, 6, 0, 0))
 ]
 WHOLE_STREAM_EVENTS[-1][sc.EVENT_CHUNK_FINISH_REASON] = "stop"
-
-
-def assert_ok(span: ReadableSpan) -> None:
-    assert span.status.status_code is StatusCode.UNSET
-    assert not [e for e in span.events if e.name == "exception"]
-
-
-def assert_failed(span: ReadableSpan, error: BaseException) -> None:
-    assert span.status.status_code is StatusCode.ERROR
-    assert span.status.description is not None
-    assert span.status.description.startswith(type(error).__name__ + ": ")
-    [event] = [e for e in span.events if e.name == "exception"]
-    assert event.attributes is not None
-    assert event.attributes["exception.type"] == f"{type(error).__module__}.{type(error).__qualname__}"
 
 
 # --- instrument / uninstrument, imports ----------------------------------------------------------

@@ -31,7 +31,15 @@ from helpers.providers import (
     instrumenting,
     run_python,
 )
-from helpers.spans import CONTENT_KEYS, attrs, chunk_event_tuples, only_client_span, stream_attrs, stream_end
+from helpers.spans import (
+    CONTENT_KEYS,
+    assert_failed,
+    attrs,
+    chunk_event_tuples,
+    only_client_span,
+    stream_attrs,
+    stream_end,
+)
 from llmotel import semconv as sc
 from llmotel.integrations.google_genai import GoogleGenAIInstrumentor
 
@@ -533,16 +541,6 @@ async def test_async_chat(instrumented: GoogleGenAIInstrumentor, client: genai.C
 
 
 # --- errors --------------------------------------------------------------------------------------
-
-
-def assert_failed(span: ReadableSpan, error: BaseException, error_type: str) -> None:
-    assert span.status.status_code is StatusCode.ERROR
-    assert span.status.description is not None
-    assert span.status.description.startswith(type(error).__name__ + ": ")
-    [event] = [e for e in span.events if e.name == "exception"]
-    assert event.attributes is not None
-    assert event.attributes["exception.type"] == error_type
-    assert event.attributes["exception.message"] == str(error)
 
 
 CLIENT_ERROR = "google.genai.errors.ClientError"

@@ -36,7 +36,7 @@ from helpers.fake_litellm import (
     FakeLLMServer,
 )
 from helpers.providers import SRC, assert_call_metrics, event_only_details, instrumenting, run_python
-from helpers.spans import CONTENT_KEYS, attrs, only_client_span, stream_attrs, stream_end
+from helpers.spans import CONTENT_KEYS, attrs, exception_event, only_client_span, stream_attrs, stream_end
 from llmotel import semconv as sc
 from llmotel.integrations.litellm import LiteLLMInstrumentor
 from llmotel.integrations.litellm._extract import GENAI_PROVIDERS, LiteLLMExtractor, litellm_usage, resolve
@@ -147,11 +147,6 @@ STREAM_USAGE_ATTRS = {
     sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 0,
     sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 0,
 }
-
-
-def exception_event(span: ReadableSpan) -> dict[str, Any]:
-    [event] = [e for e in span.events if e.name == "exception"]
-    return dict(event.attributes or {})
 
 
 def chunk_texts(span: ReadableSpan) -> list[Any]:

@@ -38,9 +38,11 @@ from helpers.fake_mistral import (
 from helpers.providers import event_only_details, instrumenting, run_python
 from helpers.spans import (
     CONTENT_KEYS,
+    assert_ok,
     attrs,
     chunk_events,
     client_span_under,
+    exception_event,
     only_client_span,
     stream_attrs,
     stream_end,
@@ -147,11 +149,6 @@ def one_span(name: str = f"chat {MODEL}") -> ReadableSpan:
     return only_client_span(name)
 
 
-def assert_ok(span: ReadableSpan) -> None:
-    assert span.status.status_code is StatusCode.UNSET
-    assert not [e for e in span.events if e.name == "exception"]
-
-
 def full_chunk_events() -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = [
         {sc.EVENT_CHUNK_INDEX: i, sc.EVENT_CHUNK_SIZE: size} for i, size in enumerate((0, 5, 6, 0))
@@ -162,11 +159,6 @@ def full_chunk_events() -> list[dict[str, Any]]:
 
 def texts(events: list[Any]) -> list[Any]:
     return [e.data.choices[0].delta.content for e in events]
-
-
-def exception_event(span: ReadableSpan) -> dict[str, Any]:
-    [event] = [e for e in span.events if e.name == "exception"]
-    return dict(event.attributes or {})
 
 
 # --- instrument / uninstrument -------------------------------------------------------------------

@@ -34,9 +34,11 @@ from helpers.providers import (
 )
 from helpers.spans import (
     CONTENT_KEYS,
+    assert_ok,
     attrs,
     chunk_events,
     client_span_under,
+    exception_event,
     only_client_span,
     stream_attrs,
     stream_end,
@@ -134,16 +136,6 @@ def full_chunk_events() -> list[dict[str, Any]]:
     ]
     events[-1][sc.EVENT_CHUNK_FINISH_REASON] = "stop"
     return events
-
-
-def assert_ok(span: ReadableSpan) -> None:
-    assert span.status.status_code is StatusCode.UNSET
-    assert not [e for e in span.events if e.name == "exception"]
-
-
-def exception_event(span: ReadableSpan) -> dict[str, Any]:
-    [event] = [e for e in span.events if e.name == "exception"]
-    return dict(event.attributes or {})
 
 
 def texts(parts: list[Any]) -> list[str | None]:

@@ -44,9 +44,11 @@ from helpers.fake_openai import (
 )
 from helpers.providers import instrumenting
 from helpers.spans import (
+    assert_ok,
     attrs,
     chunk_events,
     client_span_under,
+    exception_event,
     only_client_span,
     spy_on_status_errors,
     stream_attrs,
@@ -176,11 +178,6 @@ def full_chunk_events(finish: bool = True) -> list[dict[str, Any]]:
     if finish:
         events[-1][sc.EVENT_CHUNK_FINISH_REASON] = "stop"
     return events
-
-
-def assert_ok(span: ReadableSpan) -> None:
-    assert span.status.status_code is StatusCode.UNSET
-    assert not [e for e in span.events if e.name == "exception"]
 
 
 def texts(chunks: list[Any]) -> list[str | None]:
@@ -885,11 +882,6 @@ async def test_async_embeddings(instrumented: OpenAIInstrumentor, aclient: opena
 
 
 # --- errors --------------------------------------------------------------------------------------
-
-
-def exception_event(span: ReadableSpan) -> dict[str, Any]:
-    [event] = [e for e in span.events if e.name == "exception"]
-    return dict(event.attributes or {})
 
 
 def test_rate_limited(

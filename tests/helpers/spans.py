@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import wrapt
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from conftest import finished
 from llmotel import semconv as sc
@@ -143,3 +143,26 @@ def chunk_event_tuples(span: ReadableSpan) -> list[tuple[int, int, str | None]]:
         for e in span.events
         if e.attributes is not None
     ]
+
+
+def assert_ok(span: ReadableSpan) -> None:
+    """``span`` ended without an error: status unset, no exception event."""
+    assert span.status.status_code is StatusCode.UNSET
+    assert not [e for e in span.events if e.name == "exception"]
+
+
+def exception_event(span: ReadableSpan) -> dict[str, Any]:
+    """The attributes of ``span``'s one exception event."""
+    [event] = [e for e in span.events if e.name == "exception"]
+    return dict(event.attributes or {})
+
+
+def assert_failed(span: ReadableSpan, error: BaseException, error_type: str | None = None) -> None:
+    """``span`` ended with an ERROR status (``"<error's class name>: ..."``) and one exception event
+    of ``error_type`` (default: the error's module-qualified class name) with the error's message."""
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description is not None
+    assert span.status.description.startswith(type(error).__name__ + ": ")
+    event = exception_event(span)
+    assert event["exception.type"] == (error_type or f"{type(error).__module__}.{type(error).__qualname__}")
+    assert event["exception.message"] == str(error)
