@@ -24,7 +24,6 @@ import urllib3
 import wrapt
 from botocore.stub import Stubber
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -32,7 +31,7 @@ import llmotel
 from conftest import LOG_EXPORTER, finished, metric_points
 from helpers import fake_bedrock as fb
 from helpers.events import event_attrs
-from helpers.providers import event_only_details, instrumenting, run_python
+from helpers.providers import assert_no_span_when_suppressed, event_only_details, instrumenting, run_python
 from helpers.spans import (
     CONTENT_KEYS,
     assert_failed,
@@ -820,12 +819,12 @@ def test_invoke_stream_exception_event(instrumented: BedrockInstrumentor, client
 
 
 def test_suppressed_instrumentation(instrumented: BedrockInstrumentor, client: Any, server: fb.FakeBedrock) -> None:
-    with suppress_instrumentation():
-        converse(client)
-        list(converse_stream(client)["stream"])
-        client.invoke_model(modelId=fb.LLAMA, body=json.dumps(BODIES[fb.LLAMA]))["body"].read()
-    assert len(server.requests) == 3
-    assert finished() == []
+    assert_no_span_when_suppressed(
+        server.requests,
+        lambda: converse(client),
+        lambda: list(converse_stream(client)["stream"]),
+        lambda: client.invoke_model(modelId=fb.LLAMA, body=json.dumps(BODIES[fb.LLAMA]))["body"].read(),
+    )
 
 
 def test_decorated_wrapper_makes_one_span(instrumented: BedrockInstrumentor, client: Any) -> None:

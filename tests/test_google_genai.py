@@ -17,7 +17,6 @@ import pytest
 from google import genai
 from google.genai import errors, types
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -26,6 +25,7 @@ from helpers import fake_google_genai
 from helpers.fake_google_genai import HOST, MODEL, PORT, VERTEX_HOST, FakeGemini
 from helpers.providers import (
     assert_call_metrics,
+    assert_no_span_when_suppressed,
     assert_uninstrument_restores,
     event_only_details,
     instrumenting,
@@ -666,11 +666,7 @@ def test_extractor_reads_dict_shapes() -> None:
 def test_suppressed_instrumentation_makes_no_span(
     instrumented: GoogleGenAIInstrumentor, client: genai.Client, server: FakeGemini
 ) -> None:
-    with suppress_instrumentation():
-        generate(client)
-        list(stream(client))
-    assert len(server.requests) == 2
-    assert finished() == []
+    assert_no_span_when_suppressed(server.requests, lambda: generate(client), lambda: list(stream(client)))
 
 
 def test_metrics(instrumented: GoogleGenAIInstrumentor, client: genai.Client) -> None:

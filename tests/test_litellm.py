@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import wrapt
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
@@ -35,7 +34,14 @@ from helpers.fake_litellm import (
     OPENAI_KEY,
     FakeLLMServer,
 )
-from helpers.providers import SRC, assert_call_metrics, event_only_details, instrumenting, run_python
+from helpers.providers import (
+    SRC,
+    assert_call_metrics,
+    assert_no_span_when_suppressed,
+    event_only_details,
+    instrumenting,
+    run_python,
+)
 from helpers.spans import CONTENT_KEYS, attrs, exception_event, only_client_span, stream_attrs, stream_end
 from llmotel import semconv as sc
 from llmotel.integrations.litellm import LiteLLMInstrumentor
@@ -789,11 +795,11 @@ def test_metrics_carry_the_routed_provider(instrumented: LiteLLMInstrumentor, se
 
 
 def test_suppressed_instrumentation_makes_no_span(instrumented: LiteLLMInstrumentor, server: FakeLLMServer) -> None:
-    with suppress_instrumentation():
-        litellm.completion(**openai_call(server))
-        list(litellm.completion(**openai_call(server, stream=True)))
-    assert len(server.requests) == 2
-    assert finished() == []
+    assert_no_span_when_suppressed(
+        server.requests,
+        lambda: litellm.completion(**openai_call(server)),
+        lambda: list(litellm.completion(**openai_call(server, stream=True))),
+    )
 
 
 class _Usage:

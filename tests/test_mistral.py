@@ -35,7 +35,7 @@ from helpers.fake_mistral import (
     TOOL_CALL_COMPLETION,
     FakeMistral,
 )
-from helpers.providers import event_only_details, instrumenting, run_python
+from helpers.providers import assert_no_span_when_suppressed, event_only_details, instrumenting, run_python
 from helpers.spans import (
     CONTENT_KEYS,
     assert_ok,
@@ -694,11 +694,11 @@ def test_the_sdk_traces_itself_only_where_llmotel_does_not(
 def test_suppressed_instrumentation_makes_no_span(
     instrumented: MistralInstrumentor, client: Mistral, server: FakeMistral
 ) -> None:
-    with suppress_instrumentation():
-        client.chat.complete(model=MODEL, messages=USER)
-        list(client.chat.stream(model=MODEL, messages=USER))
-        client.embeddings.create(model="mistral-embed", inputs="x")
-    assert len(server.requests) == 3
-    assert finished() == []
+    assert_no_span_when_suppressed(
+        server.requests,
+        lambda: client.chat.complete(model=MODEL, messages=USER),
+        lambda: list(client.chat.stream(model=MODEL, messages=USER)),
+        lambda: client.embeddings.create(model="mistral-embed", inputs="x"),
+    )
     client.chat.complete(model=MODEL, messages=USER)
     one_span()

@@ -18,7 +18,6 @@ import httpx
 import ollama
 import pytest
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
@@ -27,6 +26,7 @@ from helpers import fake_ollama
 from helpers.fake_ollama import HOST, PORT, FakeOllama
 from helpers.providers import (
     assert_call_metrics,
+    assert_no_span_when_suppressed,
     assert_uninstrument_restores,
     event_only_details,
     instrumenting,
@@ -739,12 +739,12 @@ def test_details_event_in_event_only_mode(
 def test_suppressed_instrumentation_makes_no_span(
     instrumented: OllamaInstrumentor, client: ollama.Client, server: FakeOllama
 ) -> None:
-    with suppress_instrumentation():
-        client.chat(model=MODEL, messages=USER)
-        list(client.chat(model=MODEL, messages=USER, stream=True))
-        client.generate(model=MODEL, prompt="Why?")
-    assert len(server.requests) == 3
-    assert finished() == []
+    assert_no_span_when_suppressed(
+        server.requests,
+        lambda: client.chat(model=MODEL, messages=USER),
+        lambda: list(client.chat(model=MODEL, messages=USER, stream=True)),
+        lambda: client.generate(model=MODEL, prompt="Why?"),
+    )
     client.chat(model=MODEL, messages=USER)
     one_span()
 

@@ -5,6 +5,7 @@ LiteLLM) share: instrumenting for one test, and running a fresh interpreter.
 - ``assert_uninstrument_restores``: instrument/uninstrument cycles leave the exact originals behind.
 - ``assert_call_metrics``: one call's duration and token usage metrics.
 - ``event_only_details``: in EVENT_ONLY capture mode, the one details event of a call's span.
+- ``assert_no_span_when_suppressed``: calls inside ``suppress_instrumentation()`` make no span.
 - ``run_python``: a snippet in a fresh interpreter (the "importing the integration does not import
   the SDK" tests), its exit status checked.
 """
@@ -20,9 +21,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import wrapt
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
 
-from conftest import metric_points
+from conftest import finished, metric_points
 from helpers.events import assert_correlated, event_attrs, one_detail
 from helpers.spans import CONTENT_KEYS, assert_unwrapped, attrs
 from llmotel import semconv as sc
@@ -100,6 +102,16 @@ def event_only_details(span: ReadableSpan) -> dict[str, Any]:
     record = one_detail()
     assert_correlated(record, span)
     return event_attrs(record)
+
+
+def assert_no_span_when_suppressed(requests: list[Any], *calls: Callable[[], object]) -> None:
+    """Inside ``suppress_instrumentation()`` each of ``calls`` still reaches the fake server (one
+    request each, recorded in ``requests``) and no span is made."""
+    with suppress_instrumentation():
+        for call in calls:
+            call()
+    assert len(requests) == len(calls)
+    assert finished() == []
 
 
 def run_python(
