@@ -155,6 +155,18 @@ STREAM_USAGE_ATTRS = {
 }
 
 
+def cut_stream_attrs(server: FakeLLMServer, chunks: int, reason: str) -> dict[str, Any]:
+    """The attributes of an OpenAI-routed stream ended after ``chunks`` chunks for ``reason``: no usage,
+    and the finish reason ``error`` (cut before its own finish reason)."""
+    return {
+        **base_attrs(server),
+        **STREAM_ATTRS,
+        sc.LLMOTEL_USAGE_UNKNOWN: True,
+        **stream_end(chunks, False, reason),
+        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("error",),
+    }
+
+
 def chunk_texts(span: ReadableSpan) -> list[Any]:
     return [
         dict(e.attributes or {}).get(sc.EVENT_CHUNK_CONTENT) for e in span.events if e.name == sc.EVENT_STREAM_CHUNK
@@ -438,13 +450,7 @@ def test_stream_break_and_close(instrumented: LiteLLMInstrumentor, server: FakeL
         break
     assert finished() == []
     stream.close()
-    assert stream_attrs(one_span()) == {
-        **base_attrs(server),
-        **STREAM_ATTRS,
-        sc.LLMOTEL_USAGE_UNKNOWN: True,
-        **stream_end(1, False, "closed"),
-        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("error",),  # cut before its finish reason
-    }
+    assert stream_attrs(one_span()) == cut_stream_attrs(server, 1, "closed")
     stream.close()  # closing again ends nothing more
     assert len(finished()) == 1
 
@@ -453,13 +459,7 @@ def test_stream_with_block_exited_early(instrumented: LiteLLMInstrumentor, serve
     with litellm.completion(**openai_call(server, stream=True)) as stream:
         next(stream)
         next(stream)
-    assert stream_attrs(one_span()) == {
-        **base_attrs(server),
-        **STREAM_ATTRS,
-        sc.LLMOTEL_USAGE_UNKNOWN: True,
-        **stream_end(2, False, "context_exit"),
-        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("error",),
-    }
+    assert stream_attrs(one_span()) == cut_stream_attrs(server, 2, "context_exit")
 
 
 def test_stream_dropped_ends_on_garbage_collection(instrumented: LiteLLMInstrumentor, server: FakeLLMServer) -> None:
@@ -468,13 +468,7 @@ def test_stream_dropped_ends_on_garbage_collection(instrumented: LiteLLMInstrume
     assert finished() == []
     del stream
     gc.collect()
-    assert stream_attrs(one_span()) == {
-        **base_attrs(server),
-        **STREAM_ATTRS,
-        sc.LLMOTEL_USAGE_UNKNOWN: True,
-        **stream_end(1, False, "garbage_collected"),
-        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("error",),
-    }
+    assert stream_attrs(one_span()) == cut_stream_attrs(server, 1, "garbage_collected")
 
 
 def test_stream_cut_mid_way(instrumented: LiteLLMInstrumentor, server: FakeLLMServer) -> None:
@@ -542,13 +536,7 @@ async def test_async_stream_break_and_aclose(instrumented: LiteLLMInstrumentor, 
         break
     assert finished() == []
     await stream.aclose()
-    assert stream_attrs(one_span()) == {
-        **base_attrs(server),
-        **STREAM_ATTRS,
-        sc.LLMOTEL_USAGE_UNKNOWN: True,
-        **stream_end(1, False, "closed"),
-        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("error",),
-    }
+    assert stream_attrs(one_span()) == cut_stream_attrs(server, 1, "closed")
 
 
 async def test_async_stream_dropped_ends_on_garbage_collection(
@@ -559,13 +547,7 @@ async def test_async_stream_dropped_ends_on_garbage_collection(
     assert finished() == []
     del stream
     gc.collect()
-    assert stream_attrs(one_span()) == {
-        **base_attrs(server),
-        **STREAM_ATTRS,
-        sc.LLMOTEL_USAGE_UNKNOWN: True,
-        **stream_end(1, False, "garbage_collected"),
-        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("error",),
-    }
+    assert stream_attrs(one_span()) == cut_stream_attrs(server, 1, "garbage_collected")
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -728,13 +710,7 @@ async def test_async_stream_with_block_exited_early(instrumented: LiteLLMInstrum
     stream = await litellm.acompletion(**openai_call(server, stream=True))
     async with stream:
         await stream.__anext__()
-    assert stream_attrs(one_span()) == {
-        **base_attrs(server),
-        **STREAM_ATTRS,
-        sc.LLMOTEL_USAGE_UNKNOWN: True,
-        **stream_end(1, False, "context_exit"),
-        sc.GEN_AI_RESPONSE_FINISH_REASONS: ("error",),
-    }
+    assert stream_attrs(one_span()) == cut_stream_attrs(server, 1, "context_exit")
 
 
 async def test_async_stream_cut_mid_way(instrumented: LiteLLMInstrumentor, server: FakeLLMServer) -> None:
