@@ -251,10 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="rows run at the same time (default 2)")
     parser.add_argument("--fresh", action="store_true", help="recreate every selected venv")
     parser.add_argument("--base-dir", type=Path, default=BASE_DIR, help=f"venvs and logs (default {BASE_DIR})")
+    parser.add_argument("--matrix", type=Path, default=MATRIX_FILE, help="rows file (default .ci/matrix.toml)")
     parser.add_argument("--check-index", action="store_true", help="newest releases on the index vs. the pins")
     args = parser.parse_args(argv)
 
-    rows, tools, report = load_matrix()
+    rows, tools, report = load_matrix(args.matrix)
     if args.rows:
         wanted = [name.strip() for name in args.rows.split(",") if name.strip()]
         unknown = [name for name in wanted if name not in {row.name for row in rows}]
