@@ -305,7 +305,7 @@ def test_a_version_newer_than_the_tested_range_is_refused_with_one_warning(
 
     _instrumentor._warned_untested.discard("openai")
     instrumentor = UntestedOpenAI()
-    assert instrumentor.instrumentation_dependencies() == ("openai >= 1.40.0, < 1.0",)
+    assert instrumentor.instrumentation_dependencies() == ("openai >= 1.66.0, < 1.0",)
     with caplog.at_level(logging.WARNING, logger="llmotel"):
         for _ in range(2):
             instrumentor.instrument()

@@ -178,5 +178,6 @@ class AnthropicInstrumentor(PatchingInstrumentor):
 
     library = "anthropic"
     distribution = "anthropic"
-    min_version = "0.40.0"
+    min_version = "0.41.0"  # resources.messages is a package from 0.41
+    max_version = "3.0.0"
     patches = PATCHES

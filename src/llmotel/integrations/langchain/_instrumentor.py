@@ -77,7 +77,7 @@ class LangChainInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def instrumentation_dependencies(self) -> Collection[str]:
         """langchain-core with ``register_configure_hook``."""
-        return ("langchain-core >= 0.3",)
+        return ("langchain-core >= 0.3.10",)
 
     def _instrument(self, **kwargs: Any) -> None:
         options: dict[str, Any] = {

@@ -165,7 +165,8 @@ class LlamaIndexInstrumentor(PatchingInstrumentor):
 
     library = "llama_index.core"
     distribution = "llama-index-core"
-    min_version = "0.10.41"
+    min_version = "0.12.0"
+    max_version = "0.15.0"
     _li_lock = threading.Lock()
     _li_generation = 0
 

@@ -109,5 +109,6 @@ class OpenAIInstrumentor(PatchingInstrumentor):
 
     library = "openai"
     distribution = "openai"
-    min_version = "1.40.0"
+    min_version = "1.66.0"  # chat.completions.completions (1.63) and responses (1.66) are what is patched
+    max_version = "4.0.0"
     patches = PATCHES
