@@ -1827,23 +1827,52 @@ _header_values = st.one_of(
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.dictionaries(st.sampled_from(_HEADER_NAMES), _header_values, max_size=len(_HEADER_NAMES)),
+    st.lists(st.tuples(st.sampled_from(_HEADER_NAMES), _header_values), max_size=2 * len(_HEADER_NAMES)),
     st.booleans(),
     st.booleans(),
+    st.sampled_from(["httpx", "httpx2"]),
 )
 def test_httpx_headers_read_as_bytes_record_what_the_mapping_path_records(
-    raw: dict[str, str], upper: bool, ratelimits: bool
+    raw: list[tuple[str, str]], upper: bool, ratelimits: bool, module: str
 ) -> None:
-    """``header_attributes`` reads httpx headers through their raw byte pairs (no decoding of the
-    headers it does not keep); the result must be what reading them as a mapping gives."""
+    """``header_attributes`` reads httpx / httpx2 headers through their byte triples (no decoding of
+    the headers it does not keep); the result must be what reading them as a mapping gives, repeated
+    headers included (the first usable one wins)."""
+    import httpx2
+
     from llmotel.extract.callbacks import header_attributes
 
-    headers = httpx.Headers({(name.upper() if upper else name): value for name, value in raw.items()})
+    http = httpx if module == "httpx" else httpx2
+    headers = http.Headers([((name.upper() if upper else name), value) for name, value in raw])
     facts = header_attributes(headers, ratelimits)
-    assert facts == header_attributes(dict(headers.items()), ratelimits)
+    assert facts == header_attributes(ListMapping(headers.multi_items()), ratelimits)
     assert not any("cookie" in key or "authorization" in key for key in facts)
     if not ratelimits:
         assert set(facts) <= {"llmotel.response.request_id", "llmotel.response.processing_ms"}
+
+
+class ListMapping:
+    """A mapping-like list of pairs: repeated names kept, in order."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self.pairs = pairs
+
+    def items(self) -> list[tuple[str, str]]:
+        return self.pairs
+
+
+@pytest.mark.parametrize("module", ["httpx", "httpx2"])
+def test_request_ids_are_text_and_empty_ones_are_skipped(module: str) -> None:
+    import httpx2
+
+    from llmotel.extract.callbacks import header_attributes
+
+    http = httpx if module == "httpx" else httpx2
+    headers = http.Headers([("x-request-id", " "), ("request-id", "00123"), ("openai-processing-ms", "12.5")])
+    assert header_attributes(headers, False) == {"llmotel.response.request_id": "00123"}
+    assert header_attributes({"x-request-id": "", "openai-processing-ms": " 42 "}, False) == {
+        "llmotel.response.processing_ms": 42
+    }
 
 
 def test_server_of_url_reads_a_url_object_once() -> None:

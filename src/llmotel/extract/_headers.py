@@ -94,44 +94,93 @@ def _header_table() -> dict[str, str]:
 
 
 _HEADERS = _header_table()
-"""Exact (lowercase) response header names -> attribute keys: the allow-list, read in one pass."""
-_BASIC_HEADERS = {name: a for name, a in _HEADERS.items() if not a.startswith("llmotel.ratelimit.")}
+"""Exact (lowercase) response header names -> attribute keys: the allow-list."""
+_BASIC_NAMES = frozenset(name for name, a in _HEADERS.items() if not a.startswith("llmotel.ratelimit."))
 """The request id and processing time headers only (rate limits off)."""
+_ALL_NAMES = frozenset(_HEADERS)
 _RAW_HEADERS = {name.encode("latin-1"): attribute for name, attribute in _HEADERS.items()}
-_RAW_BASIC_HEADERS = {name.encode("latin-1"): attribute for name, attribute in _BASIC_HEADERS.items()}
+_RAW_BASIC_NAMES = frozenset(name.encode("latin-1") for name in _BASIC_NAMES)
+_RAW_ALL_NAMES = frozenset(_RAW_HEADERS)
 
 
 def header_attributes(headers: Any, ratelimits: bool = True) -> dict[str, Any]:
     """Allow-listed facts from HTTP response headers: request id, processing time and (unless
-    ``ratelimits`` is false) rate limits.
+    ``ratelimits`` is false) rate limits. Where several headers give one attribute, the first one
+    (in the response's order) with a usable value wins.
 
-    One pass over the headers with an exact-name table (this runs on every instrumented call);
-    other ``*ratelimit*`` headers go through the general rate-limit parser.
+    This runs on every instrumented SDK call: httpx's (and httpx2's) headers are read from their
+    lowercase byte triples in one pass of set lookups, and only the values kept are decoded. Other
+    ``*ratelimit*`` headers go through the general rate-limit parser.
     """
     if headers is None:
         return {}
+    cls = type(headers)
+    if cls in _HTTPX_HEADERS or (cls not in _OTHER_HEADERS and _is_httpx_headers(cls)):
+        return _from_triples(headers._list, ratelimits)
     raw = _raw_pairs(headers)
     if raw is not None:
-        return _raw_header_attributes(raw, ratelimits)
+        return _from_triples([(key, key.lower(), value) for key, value in raw if type(key) is bytes], ratelimits)
     if not hasattr(headers, "items"):
         return {}
-    table = _HEADERS if ratelimits else _BASIC_HEADERS
+    names = _ALL_NAMES if ratelimits else _BASIC_NAMES
     out: dict[str, Any] = {}
-    others: dict[str, Any] | None = None
+    others: dict[str, Any] = {}
     for key, value in headers.items():
         name = key.lower() if type(key) is str else str(key).strip().lower()
-        attribute = table.get(name)
-        if attribute is not None:
+        if name in names:
+            attribute = _HEADERS[name]
             if attribute not in out:
-                _keep(out, attribute, _scalar(value))
+                if type(value) is str:
+                    _keep_text(out, attribute, value)
+                else:
+                    _keep(out, attribute, _scalar(value))
         elif ratelimits and "ratelimit" in name:
-            if others is None:
-                others = {}
-            others[name] = value
+            others.setdefault(name, value)
+    return _with_others(out, others)
+
+
+def _from_triples(triples: list[tuple[bytes, bytes, bytes]], ratelimits: bool) -> dict[str, Any]:
+    """``header_attributes`` of ``(raw name, lowercase name, value)`` byte triples."""
+    names = _RAW_ALL_NAMES if ratelimits else _RAW_BASIC_NAMES
+    out: dict[str, Any] = {}
+    others: dict[str, Any] = {}
+    for _, name, value in triples:
+        if name in names:
+            attribute = _RAW_HEADERS[name]
+            if attribute not in out and type(value) is bytes:
+                _keep_text(out, attribute, _decode(value))
+        elif ratelimits and b"ratelimit" in name and type(value) is bytes:
+            others.setdefault(name.decode("latin-1"), _decode(value))
+    return _with_others(out, others)
+
+
+def _with_others(out: dict[str, Any], others: dict[str, Any]) -> dict[str, Any]:
+    """``out`` plus what the general rate-limit parser reads from the other rate-limit headers."""
     if others:
         for attribute, value in ratelimit_attributes(others).items():
             out.setdefault(attribute, value)
     return out
+
+
+_HTTPX_HEADERS: set[type] = set()
+"""``httpx.Headers`` / ``httpx2.Headers``, once seen: their ``_list`` of ``(raw name, lowercase
+name, value)`` byte triples is read directly."""
+_OTHER_HEADERS: set[type] = set()
+
+
+def _is_httpx_headers(cls: type) -> bool:
+    """``cls`` is an httpx-style ``Headers`` whose ``_list`` holds those triples (probed once per
+    class, on an instance of its own; any other class takes the general paths)."""
+    ok = False
+    if cls.__name__ == "Headers" and cls.__module__.split(".")[0] in ("httpx", "httpx2"):
+        try:
+            ok = cls({"X-Probe": "v"})._list == [(b"X-Probe", b"x-probe", b"v")]  # type: ignore[call-arg]
+        except Exception:
+            ok = False
+    known = _HTTPX_HEADERS if ok else _OTHER_HEADERS
+    if len(known) < 64:
+        known.add(cls)
+    return ok
 
 
 def _raw_pairs(headers: Any) -> list[tuple[bytes, bytes]] | None:
@@ -146,13 +195,33 @@ def _raw_pairs(headers: Any) -> list[tuple[bytes, bytes]] | None:
     return pairs
 
 
+_REQUEST_ID = "llmotel.response.request_id"
+_PROCESSING_MS = "llmotel.response.processing_ms"
+
+
+def _keep_text(out: dict[str, Any], attribute: str, text: str) -> None:
+    """Record one allow-listed header's text value: a request id as text (never an empty one), a
+    processing time only as a whole number, a rate-limit figure as a number where it is one."""
+    text = text.strip()
+    if attribute == _REQUEST_ID:
+        if text:
+            out[attribute] = text[:_MAX_VALUE]
+    elif attribute == _PROCESSING_MS:
+        if text.isdigit() and text.isascii() and len(text) <= _DIGITS_MAX:
+            out[attribute] = int(text)
+    else:
+        out[attribute] = _text_scalar(text)
+
+
 def _keep(out: dict[str, Any], attribute: str, scalar: str | int | float | None) -> None:
-    """Record one allow-listed header's value (the first one of its attribute wins)."""
+    """Record one allow-listed header's non-text value (a mapping given by a callback)."""
     if scalar is None:
         return
-    if attribute == "llmotel.response.request_id":
-        out[attribute] = str(scalar)
-    elif attribute == "llmotel.response.processing_ms":
+    if attribute == _REQUEST_ID:
+        text = str(scalar)
+        if text:
+            out[attribute] = text
+    elif attribute == _PROCESSING_MS:
         if isinstance(scalar, (int, float)):
             out[attribute] = scalar
     else:
@@ -165,26 +234,3 @@ def _decode(value: bytes) -> str:
         return value.decode("utf-8")
     except UnicodeDecodeError:
         return value.decode("latin-1")
-
-
-def _raw_header_attributes(pairs: list[tuple[bytes, bytes]], ratelimits: bool) -> dict[str, Any]:
-    """``header_attributes`` for byte pairs: names matched as bytes, only kept values decoded."""
-    table = _RAW_HEADERS if ratelimits else _RAW_BASIC_HEADERS
-    out: dict[str, Any] = {}
-    others: dict[str, Any] | None = None
-    for key, value in pairs:
-        if type(key) is not bytes or type(value) is not bytes:
-            continue
-        name = key.lower()
-        attribute = table.get(name)
-        if attribute is not None:
-            if attribute not in out:
-                _keep(out, attribute, _scalar(_decode(value)))
-        elif ratelimits and b"ratelimit" in name:
-            if others is None:
-                others = {}
-            others.setdefault(name.decode("latin-1"), _decode(value))
-    if others:
-        for attribute, value in ratelimit_attributes(others).items():
-            out.setdefault(attribute, value)
-    return out

@@ -87,7 +87,6 @@ def record_response_headers(options: dict[str, Any], original: Any) -> WrapperFn
     """Patch factory for a Stainless SDK's ``_process_response(response=..., options=...)`` (openai,
     anthropic): the allow-listed response headers (request id, rate limits) of an inference request
     go onto the active LLM span; other requests made under it (files, moderation) are not its own."""
-    from llmotel.config import settings
     from llmotel.extract._headers import header_attributes
     from llmotel.telemetry.spans import active_llm_span
 
@@ -96,10 +95,11 @@ def record_response_headers(options: dict[str, Any], original: Any) -> WrapperFn
         if llm is not None and llm.recording and _is_inference_request(kwargs.get("options")):
             try:
                 facts = header_attributes(
-                    getattr(kwargs.get("response"), "headers", None), settings().ratelimit_attributes
+                    getattr(kwargs.get("response"), "headers", None), llm._settings.ratelimit_attributes
                 )
                 if facts:
-                    llm.call.extra = {**(llm.call.extra or {}), **facts}
+                    call = llm.call
+                    call.extra = facts if call.extra is None else {**call.extra, **facts}
             except Exception as exc:
                 internal_error("response headers", exc)
         return wrapped(*args, **kwargs)

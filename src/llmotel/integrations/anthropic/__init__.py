@@ -37,7 +37,7 @@ class AnthropicExtractor(Extractor):
     reads_model_config = False  # the instance is an SDK resource: no model configuration on it
 
     def request(self, call: LLMCall, instance: Any, args: tuple[Any, ...], kwargs: Any) -> None:
-        super().request(call, instance, args, kwargs)
+        super().request(call, None, args, kwargs)  # an SDK resource: nothing to read on it
         base_url = getattr(getattr(instance, "_client", None), "base_url", None)
         if base_url is not None:
             call.server_address, call.server_port = server_of_url(base_url)

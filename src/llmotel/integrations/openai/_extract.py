@@ -91,7 +91,9 @@ class OpenAIExtractor(Extractor):
     reads_model_config = False  # the instance is an SDK resource: no model configuration on it
 
     def request(self, call: LLMCall, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
-        super().request(call, instance, args, kwargs)
+        # the instance is an SDK resource (its fields are the client and bound request methods):
+        # the request facts are the arguments, the server is the client's base URL
+        super().request(call, None, args, kwargs)
         client = getattr(instance, "_client", None)
         base_url = getattr(client, "base_url", None)
         if base_url is not None:
@@ -104,7 +106,8 @@ class OpenAIExtractor(Extractor):
             cid = conversation if isinstance(conversation, str) else get(conversation, "id")
             if isinstance(cid, str) and cid:
                 call.conversation_id = cid
-        if _raw_mode(kwargs) == "stream":  # with_streaming_response: the body is the caller's to read
+        # with_streaming_response: the body is the caller's to read
+        if kwargs.get("extra_headers") is not None and _raw_mode(kwargs) == "stream":
             call.extra = {**(call.extra or {}), "llmotel.openai.raw_response": "streaming"}
 
     def response(self, call: LLMCall, result: Any, capture: bool) -> None:
