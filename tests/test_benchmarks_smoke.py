@@ -88,6 +88,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "memory": ["bench_memory.py", "--quick"],
         "google_genai": ["bench_google_genai.py", "--quick"],
         "bedrock": ["bench_bedrock.py", "--quick"],
+        "faults": ["bench_faults.py", "--quick"],
     }
     env = dict(os.environ)
     for name in (
@@ -282,3 +283,48 @@ def test_bedrock_benchmark_reports_numbers(runs: dict[str, Any]) -> None:
         assert name in lines, sorted(lines)
         for key in ("rounds", "bare_us", "ovh_us"):
             float(lines[name][key])
+
+
+# --- bench_faults.py -------------------------------------------------------------------------------
+
+FAULT_SCENARIOS = ("healthy", "down", "restart", "unavailable", "blackhole", "slow")
+FAULT_KEYS = ("p50_ms", "p99_ms", "max_ms", "p50_x_healthy", "p99_x_healthy", "rss_growth_mb")
+LOAD_KEYS = ("spans", "missing", "duplicated", "misparented", "wall_s")
+
+
+def test_faults_benchmark_exits_zero_with_well_formed_bench_lines(runs: dict[str, Any]) -> None:
+    result: Result = runs["faults"]
+    assert result.returncode == 0, result.explain()
+    # bench_faults.py prints each scenario's BENCH line under its table row (not all at the end)
+    bench = [line for line in result.stdout.splitlines() if line.startswith("BENCH ")]
+    assert len(bench) == len(FAULT_SCENARIOS) + 2, result.explain()
+    for line in bench:
+        for part in line.split()[1:]:
+            assert "=" in part and part.split("=", 1)[1], line
+
+
+def test_faults_benchmark_delivers_everything_after_recovery(runs: dict[str, Any]) -> None:
+    lines = parse_bench_lines(runs["faults"].stdout)
+    for scenario in FAULT_SCENARIOS:  # --quick: the gRPC transport only
+        fields = lines[f"faults.grpc.{scenario}"]
+        for key in FAULT_KEYS:
+            number(fields[key])
+        assert int(fields["after_made"]) == 300, fields
+        assert int(fields["after_delivered"]) == int(fields["after_made"]), fields  # delivered after recovery
+        assert int(fields["duplicates"]) == 0, fields
+        assert int(fields["internal_errors"]) == 0, fields
+        assert int(fields["lost"]) >= 0, fields
+    assert float(lines["faults.grpc.healthy"]["p99_x_healthy"]) == 1
+
+
+def test_faults_benchmark_loses_duplicates_and_misparents_no_span_under_load(runs: dict[str, Any]) -> None:
+    lines = parse_bench_lines(runs["faults"].stdout)
+    threads, streams = lines["faults.threads_16x200"], lines["faults.async_streams_200"]
+    assert int(threads["spans"]) == 16 * 200, threads
+    assert int(streams["spans"]) == 200, streams
+    for fields in (threads, streams):
+        for key in LOAD_KEYS:
+            number(fields[key])
+        assert (int(fields["missing"]), int(fields["duplicated"]), int(fields["misparented"])) == (0, 0, 0), fields
+    assert int(streams["chunks_lost"]) == 0, streams
+    number(threads["calls_per_s"])
