@@ -7,7 +7,7 @@ counts do not. Each variant runs in a child process under ``valgrind --tool=cach
 interpreter start-up and imports cancel out. Run::
 
     python benchmarks/bench_counts.py                      # decorators: plain, floor, llmotel
-    python benchmarks/bench_counts.py --openai             # + the openai SDK call: bare, llmotel
+    python benchmarks/bench_counts.py --openai             # + the openai SDK call: bare, floor, llmotel
     python benchmarks/bench_counts.py --openai --contenders llmotel,otel-v2   # in a venv that has them
     python benchmarks/bench_counts.py --openai-stream --contenders llmotel,otel-v2   # 200-chunk streams
     python benchmarks/bench_counts.py --quick              # smoke run
@@ -59,15 +59,22 @@ def _child(kind: str, variant: str, calls: int) -> None:
 
     pipeline = bo.setup_pipeline(False)
     clients = bo.Clients()
-    if variant != "bare":
+    capture = os.environ.get(CAPTURE_SWITCH) == "1"
+    floor = bo.Floor(pipeline.tracer_provider.get_tracer("floor"), capture)
+    if variant not in ("bare", "floor"):
         contender = bo.CONTENDERS[variant]
-        bo.set_capture_env(contender, os.environ.get(CAPTURE_SWITCH) == "1")
+        bo.set_capture_env(contender, capture)
         bo.instrument(contender, pipeline)
     if kind == "openai_stream":  # a 200-chunk stream read to its end
         client = clients.sync[200]
 
         def one() -> None:
-            for _chunk in client.chat.completions.create(**bo.STREAM_KW):
+            chunks = (
+                floor.stream(client.chat.completions, bo.STREAM_KW)
+                if variant == "floor"
+                else client.chat.completions.create(**bo.STREAM_KW)
+            )
+            for _chunk in chunks:
                 pass
 
         warm = 3
@@ -75,7 +82,10 @@ def _child(kind: str, variant: str, calls: int) -> None:
         client = clients.sync["call"]
 
         def one() -> None:
-            client.chat.completions.create(**bo.KW)
+            if variant == "floor":
+                floor.create(client.chat.completions, bo.KW)
+            else:
+                client.chat.completions.create(**bo.KW)
 
         warm = 300
     for _ in range(warm):
@@ -97,7 +107,11 @@ _SUMMARY = {
 
 
 def _count(kind: str, variant: str, calls: int) -> dict[str, int]:
+    # ``setarch -R``: no address-space randomization, so hashes of ids and allocation patterns (and
+    # with them the counts) repeat from run to run; without it they vary by about +-10k per call
+    setarch = ["setarch", "-R"] if shutil.which("setarch") else []
     cmd = [
+        *setarch,
         "valgrind",
         "--tool=cachegrind",
         "--cache-sim=yes",
@@ -188,15 +202,15 @@ def main(argv: list[str] | None = None) -> int:
         print("BENCH name=counts status=skipped reason=no-valgrind")
         return 0
     lines = report("decorators", ["plain", "floor", "llmotel"], 50 if args.quick else 3000, "floor", "plain")
-    variants = ["bare", *[c for c in args.contenders.split(",") if c]]
+    variants = ["bare", "floor", *[c for c in args.contenders.split(",") if c]]
     suffix = ""
     if args.capture:
         os.environ[CAPTURE_SWITCH] = "1"
         suffix = "_capture"
     if args.openai:
-        lines += report("openai", variants, 20 if args.quick else 1000, "", "bare", suffix)
+        lines += report("openai", variants, 20 if args.quick else 1000, "floor", "bare", suffix)
     if args.openai_stream:
-        lines += report("openai_stream", variants, 2 if args.quick else args.streams, "", "bare", suffix)
+        lines += report("openai_stream", variants, 2 if args.quick else args.streams, "floor", "bare", suffix)
     print()
     print("\n".join(lines))
     return 0
