@@ -604,13 +604,27 @@ def test_with_streaming_response_of_a_stream(instrumented: OpenAIInstrumentor, c
 # --- the chat.completions.stream() helper --------------------------------------------------------
 
 
+def chat_stream_helper(sdk: openai.OpenAI | openai.AsyncOpenAI) -> tuple[Callable[..., Any], str]:
+    """The SDK's ``chat.completions.stream`` helper and the helper name it sends
+    (``x-stainless-helper-method``). Before the helper left beta (openai < 1.9x) it is
+    ``beta.chat.completions.stream``: the same ``ChatCompletionStream`` over ``chat.completions.create``,
+    so the same span. An SDK with neither skips the test."""
+    if hasattr(sdk.chat.completions, "stream"):
+        return sdk.chat.completions.stream, "chat.completions.stream"
+    beta_chat = getattr(getattr(sdk, "beta", None), "chat", None)
+    if beta_chat is not None and hasattr(beta_chat.completions, "stream"):
+        return beta_chat.completions.stream, "beta.chat.completions.stream"
+    pytest.skip(f"openai {openai.__version__} has no chat.completions.stream helper (not even in beta)")
+
+
 def test_stream_helper(instrumented: OpenAIInstrumentor, client: openai.OpenAI, server: FakeOpenAI) -> None:
-    with client.chat.completions.stream(model="gpt-4o", messages=USER) as stream:
+    stream_helper, helper_name = chat_stream_helper(client)
+    with stream_helper(model="gpt-4o", messages=USER) as stream:
         events = [event.type for event in stream]
         final = stream.get_final_completion()
     assert "content.delta" in events and "content.done" in events
     assert final.choices[0].message.content == "Hello there"
-    assert server.requests[0].headers["x-stainless-helper-method"] == "chat.completions.stream"
+    assert server.requests[0].headers["x-stainless-helper-method"] == helper_name
     span = one_span()
     assert stream_attrs(span) == WHOLE_STREAM_ATTRS
 
@@ -618,7 +632,8 @@ def test_stream_helper(instrumented: OpenAIInstrumentor, client: openai.OpenAI, 
 def test_stream_helper_exited_early_ends_the_span_at_exit(
     instrumented: OpenAIInstrumentor, client: openai.OpenAI
 ) -> None:
-    with client.chat.completions.stream(model="gpt-4o", messages=USER) as stream:
+    stream_helper, _ = chat_stream_helper(client)
+    with stream_helper(model="gpt-4o", messages=USER) as stream:
         for _ in stream:
             break
     # the `stream` name still holds the helper (and the raw stream): the span must not wait for GC
@@ -631,13 +646,14 @@ def test_stream_helper_exited_early_ends_the_span_at_exit(
 
 
 async def test_async_stream_helper(instrumented: OpenAIInstrumentor, aclient: openai.AsyncOpenAI) -> None:
-    async with aclient.chat.completions.stream(model="gpt-4o", messages=USER) as stream:
+    stream_helper, _ = chat_stream_helper(aclient)
+    async with stream_helper(model="gpt-4o", messages=USER) as stream:
         final = await stream.get_final_completion()
     assert final.choices[0].message.content == "Hello there"
     values = stream_attrs(one_span())
     assert values[sc.LLMOTEL_STREAM_STOP_REASON] == "exhausted"
     assert values[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
-    async with aclient.chat.completions.stream(model="gpt-4o", messages=USER) as stream:
+    async with stream_helper(model="gpt-4o", messages=USER) as stream:
         async for _ in stream:
             break
     second = finished()[1]
