@@ -1,8 +1,10 @@
-"""AnthropicInstrumentor against the real anthropic SDK talking to a fake server (httpx2.MockTransport).
+"""AnthropicInstrumentor against the real anthropic SDK talking to a fake server (a ``MockTransport``
+of the SDK's own HTTP library: httpx2 from anthropic 1.0, httpx before).
 
-The anthropic SDK traces itself (an ``anthropic.messages.create`` span, on unless
-``ANTHROPIC_OPEN_TELEMETRY=false``). Every test that makes a call runs twice, with the SDK's own
-tracing on and off, and proves the same thing both ways: exactly one span per call, llmotel's.
+anthropic 2.x and later 1.x releases trace themselves (an ``anthropic.messages.create`` span, on unless
+``ANTHROPIC_OPEN_TELEMETRY=false``). There, every test that makes a call runs twice, with the SDK's
+own tracing on and off, and proves the same thing both ways: exactly one span per call, llmotel's.
+Older SDKs have no tracing of their own: those tests run once, as "sdk_tracing_off".
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from helpers.fake_anthropic import (
     HOST,
     MODEL,
     PORT,
+    SDK_TRACES_ITSELF,
     STREAM_EVENTS,
     TOOL_USE_MESSAGE,
     FakeAnthropic,
@@ -67,9 +70,10 @@ RATELIMIT_ATTRS = {
 # --- fixtures ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sdk_tracing_on", "sdk_tracing_off"])
+@pytest.fixture(params=["sdk_tracing_on", "sdk_tracing_off"] if SDK_TRACES_ITSELF else ["sdk_tracing_off"])
 def sdk_tracing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
-    """The SDK's own tracing on (its default) or off; set before any client is created."""
+    """The SDK's own tracing on (its default) or off; set before any client is created. An SDK
+    without tracing of its own (0.x, early 1.x) has only "off"."""
     on = bool(request.param == "sdk_tracing_on")
     if on:
         monkeypatch.delenv("ANTHROPIC_OPEN_TELEMETRY", raising=False)
@@ -86,14 +90,14 @@ def server() -> FakeAnthropic:
 @pytest.fixture
 def client(sdk_tracing: bool, server: FakeAnthropic) -> Iterator[anthropic.Anthropic]:
     with fake_anthropic.sync_client(server) as sdk:
-        assert (sdk._tracer is not None) is sdk_tracing
+        assert (getattr(sdk, "_tracer", None) is not None) is sdk_tracing
         yield sdk
 
 
 @pytest.fixture
 async def aclient(sdk_tracing: bool, server: FakeAnthropic) -> AsyncIterator[anthropic.AsyncAnthropic]:
     async with fake_anthropic.async_client(server) as sdk:
-        assert (sdk._tracer is not None) is sdk_tracing
+        assert (getattr(sdk, "_tracer", None) is not None) is sdk_tracing
         yield sdk
 
 
@@ -102,11 +106,12 @@ PATCHED_TARGETS: list[tuple[Any, str]] = [
     (messages_module.AsyncMessages, "create"),
     (messages_module.Messages, "stream"),
     (messages_module.AsyncMessages, "stream"),
-    (base_client_module, "start_api_call_span"),
+    *([(base_client_module, "start_api_call_span")] if SDK_TRACES_ITSELF else []),
     (base_client_module.SyncAPIClient, "_process_response"),
     (base_client_module.AsyncAPIClient, "_process_response"),
 ]
-"""What instrument() wraps (uninstrument() must restore each)."""
+"""What instrument() wraps (uninstrument() must restore each); ``start_api_call_span`` only where
+the SDK traces itself."""
 
 
 @pytest.fixture
@@ -309,7 +314,7 @@ def test_create_stream(
     sdk_tracing: bool, instrumented: AnthropicInstrumentor, client: anthropic.Anthropic, server: FakeAnthropic
 ) -> None:
     stream = create(client, stream=True)
-    assert isinstance(stream, anthropic.Stream)
+    assert stream.__class__ is anthropic.Stream  # isinstance(): test_traced_streams_are_sdk_streams
     assert stream.response.headers["request-id"] == "req_011CSHoEeqs5C35K2UUqR7Fy"
     assert finished() == []  # open until the stream ends
     events = [event.type for event in stream]
@@ -361,7 +366,7 @@ async def test_async_create_stream(
     sdk_tracing: bool, instrumented: AnthropicInstrumentor, aclient: anthropic.AsyncAnthropic, server: FakeAnthropic
 ) -> None:
     stream = await aclient.messages.create(model=MODEL, max_tokens=1024, messages=USER, stream=True)
-    assert isinstance(stream, anthropic.AsyncStream)
+    assert stream.__class__ is anthropic.AsyncStream
     events = [event.type async for event in stream]
     assert len(events) == 7
     span = one_span()
@@ -375,6 +380,28 @@ async def test_async_create_stream(
     }
     assert chunk_event_tuples(span) == RAW_STREAM_EVENTS
     assert_traceparent_is(sdk_tracing, server, span)
+
+
+@pytest.mark.xfail(
+    type(anthropic.Stream) is not type,
+    raises=AssertionError,
+    strict=True,
+    reason="llmotel finding: anthropic 0.x's Stream/AsyncStream metaclass answers isinstance() with False for "
+    "anything whose type is not the class itself (kept for MessageStream), so llmotel's stream proxy fails "
+    "isinstance(stream, anthropic.Stream) there",
+)
+async def test_traced_streams_are_sdk_streams(
+    sdk_tracing: bool,
+    instrumented: AnthropicInstrumentor,
+    client: anthropic.Anthropic,
+    aclient: anthropic.AsyncAnthropic,
+) -> None:
+    """What the caller gets from ``create(stream=True)`` passes ``isinstance`` against the SDK's class."""
+    with create(client, stream=True) as stream:
+        is_stream = isinstance(stream, anthropic.Stream)
+    async with await aclient.messages.create(model=MODEL, max_tokens=1024, messages=USER, stream=True) as astream:
+        is_async_stream = isinstance(astream, anthropic.AsyncStream)
+    assert (is_stream, is_async_stream) == (True, True)
 
 
 async def test_async_create_stream_closed_early(
@@ -513,7 +540,9 @@ def test_rate_limited(
 
 
 @pytest.mark.parametrize(
-    ("status", "error_class"), [(529, anthropic.OverloadedError), (500, anthropic.InternalServerError)]
+    ("status", "error_class"),
+    # older 0.x SDKs (0.41 among them) have no OverloadedError: a 529 is an InternalServerError there
+    [(529, getattr(anthropic, "OverloadedError", anthropic.InternalServerError)), (500, anthropic.InternalServerError)],
 )
 def test_server_errors(
     sdk_tracing: bool,

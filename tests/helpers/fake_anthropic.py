@@ -1,19 +1,36 @@
-"""A fake api.anthropic.com for the real anthropic SDK: an httpx2 handler (``httpx2.MockTransport``).
+"""A fake api.anthropic.com for the real anthropic SDK: a ``MockTransport`` handler of the HTTP
+library the installed SDK is built on (``HTTP``: httpx2 from anthropic 1.0, httpx before).
 
 ``FakeAnthropic`` answers ``/v1/messages`` with the JSON and SSE shapes the API sends, can fail with
 an HTTP error (429, 500, 529 with the API's bodies and headers) and records every request.
-``sync_client``/``async_client`` build SDK clients that talk to it.
+``sync_client``/``async_client`` build SDK clients that talk to it. ``SDK_TRACES_ITSELF``: whether
+the installed SDK makes its own OpenTelemetry span per call (``start_api_call_span``: 2.x and later 1.x releases).
 """
 
 from __future__ import annotations
 
 import json
+from types import ModuleType
 from typing import Any
 
 import anthropic
-import httpx2
+import anthropic._base_client as base_client_module
 
 from helpers.fake_api import FakeAPI, sdk_client
+
+
+def sdk_http_module() -> ModuleType:
+    """The HTTP library (httpx2 or httpx) ``anthropic._base_client`` imported: the one whose
+    clients the installed SDK expects as ``http_client``."""
+    for name in ("httpx2", "httpx"):
+        module = getattr(base_client_module, name, None)
+        if isinstance(module, ModuleType):
+            return module
+    raise AssertionError(f"anthropic {anthropic.__version__}: _base_client imports neither httpx2 nor httpx")
+
+
+HTTP = sdk_http_module()
+SDK_TRACES_ITSELF = hasattr(base_client_module, "start_api_call_span")
 
 API_KEY = "sk-ant-test-secret-456"
 HOST, PORT = "fake-anthropic.test", 9443
@@ -109,7 +126,7 @@ def sse(events: list[dict[str, Any]]) -> bytes:
 
 
 class FakeAnthropic(FakeAPI):
-    """An httpx2 handler that answers like api.anthropic.com and records each request."""
+    """An ``HTTP`` handler that answers like api.anthropic.com and records each request."""
 
     api_key = API_KEY
 
@@ -117,23 +134,29 @@ class FakeAnthropic(FakeAPI):
         super().__init__()
         self.reply: dict[str, Any] = MESSAGE
 
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+    def record(self, request: Any) -> dict[str, Any]:
+        # anthropic 2.x sends the key as "authorization: Bearer <key>", 0.x and 1.x as "x-api-key: <key>"
+        if "x-api-key" in request.headers:
+            self.auth_header, self.auth_scheme = "x-api-key", ""
+        return super().record(request)
+
+    def __call__(self, request: Any) -> Any:
         assert request.url.path == "/v1/messages"
         body = self.record(request)
         if self.fail_with is not None:
             error, headers = ERROR_REPLIES[self.fail_with]
-            return httpx2.Response(self.fail_with, json=error, headers=headers)
+            return HTTP.Response(self.fail_with, json=error, headers=headers)
         if body.get("stream"):
             headers = {**SUCCESS_HEADERS, "content-type": "text/event-stream"}
-            return httpx2.Response(200, content=sse(STREAM_EVENTS), headers=headers)
-        return httpx2.Response(200, json=self.reply, headers=SUCCESS_HEADERS)
+            return HTTP.Response(200, content=sse(STREAM_EVENTS), headers=headers)
+        return HTTP.Response(200, json=self.reply, headers=SUCCESS_HEADERS)
 
 
 def sync_client(server: FakeAnthropic) -> anthropic.Anthropic:
     """A real ``anthropic.Anthropic`` talking to ``server`` (no retries)."""
-    return sdk_client(anthropic.Anthropic, httpx2.Client, httpx2.MockTransport, server, BASE_URL)
+    return sdk_client(anthropic.Anthropic, HTTP.Client, HTTP.MockTransport, server, BASE_URL)
 
 
 def async_client(server: FakeAnthropic) -> anthropic.AsyncAnthropic:
     """A real ``anthropic.AsyncAnthropic`` talking to ``server`` (no retries)."""
-    return sdk_client(anthropic.AsyncAnthropic, httpx2.AsyncClient, httpx2.MockTransport, server, BASE_URL)
+    return sdk_client(anthropic.AsyncAnthropic, HTTP.AsyncClient, HTTP.MockTransport, server, BASE_URL)

@@ -7,25 +7,40 @@ SDK test suites use::
     - request:  {method, uri, body: <the JSON text sent>, headers: {name: [value, ...]}}
       response: {status: {code, message}, headers: {name: [value, ...]}, body: {string: <JSON or SSE text>}}
 
-``Replayer`` is a ``MockTransport`` handler (``httpx`` for openai, ``httpx2`` for anthropic): it
-serves the interactions in order and fails the test when a request's method, path, model or JSON
-body differs from the recording, or when a request comes after the last interaction. Nothing goes
-over the network. ``openai_client`` / ``anthropic_client`` build real SDK clients talking to it.
+``Replayer`` is a ``MockTransport`` handler (``httpx`` for openai, for anthropic the HTTP library the
+installed SDK is built on: ``helpers.fake_anthropic.HTTP``): it serves the interactions in order and
+fails the test when a request's method, path, model or JSON body differs from the recording, or when
+a request comes after the last interaction. Nothing goes over the network. ``openai_client`` /
+``anthropic_client`` build real SDK clients talking to it. Either SDK may be missing (the
+compatibility matrix installs one per venv): ``SDKS`` maps a provider to its module or None.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-import anthropic
 import httpx
-import httpx2
-import openai
 import yaml
+
+
+def _optional(name: str) -> ModuleType | None:
+    """``import name``, or None when that SDK is not installed (any other import error is raised)."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return None
+
+
+SDKS: dict[str, ModuleType | None] = {"openai": _optional("openai"), "anthropic": _optional("anthropic")}
+"""A cassette's provider -> its SDK module (None: not installed here)."""
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 OPENAI_KEY = "sk-test-secret-key-123"  # fake secrets the conftest scanner looks for on every span
@@ -169,8 +184,21 @@ class Replayer:
         )
 
 
+def _sdk(provider: str) -> Any:
+    sdk = SDKS[provider]
+    assert sdk is not None, f"{provider} is not installed"
+    return sdk
+
+
+def _anthropic_http() -> ModuleType:
+    from helpers.fake_anthropic import HTTP  # imports anthropic: only when it is installed
+
+    return HTTP
+
+
 def openai_client(replayer: Replayer, asynchronous: bool = False) -> Any:
     """A real ``openai.OpenAI`` (or ``AsyncOpenAI``) whose requests ``replayer`` answers (no retries)."""
+    openai = _sdk("openai")
     base = replayer.cassette.interactions[0].base_url + "/v1"
     if asynchronous:
         return openai.AsyncOpenAI(
@@ -189,16 +217,17 @@ def openai_client(replayer: Replayer, asynchronous: bool = False) -> Any:
 
 def anthropic_client(replayer: Replayer, asynchronous: bool = False) -> Any:
     """A real ``anthropic.Anthropic`` (or ``AsyncAnthropic``) whose requests ``replayer`` answers (no retries)."""
+    anthropic, http = _sdk("anthropic"), _anthropic_http()
     base = replayer.cassette.interactions[0].base_url
-    transport = httpx2.MockTransport(replayer)
+    transport = http.MockTransport(replayer)
     if asynchronous:
         return anthropic.AsyncAnthropic(
-            api_key=ANTHROPIC_KEY, base_url=base, max_retries=0, http_client=httpx2.AsyncClient(transport=transport)
+            api_key=ANTHROPIC_KEY, base_url=base, max_retries=0, http_client=http.AsyncClient(transport=transport)
         )
     return anthropic.Anthropic(
-        api_key=ANTHROPIC_KEY, base_url=base, max_retries=0, http_client=httpx2.Client(transport=transport)
+        api_key=ANTHROPIC_KEY, base_url=base, max_retries=0, http_client=http.Client(transport=transport)
     )
 
 
 def replayer_for(cassette: Cassette) -> Replayer:
-    return Replayer(cassette, httpx2 if cassette.provider == "anthropic" else httpx)
+    return Replayer(cassette, _anthropic_http() if cassette.provider == "anthropic" else httpx)
