@@ -174,7 +174,7 @@ def _is_httpx_headers(cls: type) -> bool:
     ok = False
     if cls.__name__ == "Headers" and cls.__module__.split(".")[0] in ("httpx", "httpx2"):
         try:
-            ok = cls({"X-Probe": "v"})._list == [(b"X-Probe", b"x-probe", b"v")]  # type: ignore[call-arg]
+            ok = cls({"X-Probe": "v"})._list == [(b"X-Probe", b"x-probe", b"v")]
         except Exception:
             ok = False
     known = _HTTPX_HEADERS if ok else _OTHER_HEADERS
