@@ -130,10 +130,7 @@ def header_attributes(headers: Any, ratelimits: bool = True) -> dict[str, Any]:
         if name in names:
             attribute = _HEADERS[name]
             if attribute not in out:
-                if type(value) is str:
-                    _keep_text(out, attribute, value)
-                else:
-                    _keep(out, attribute, _scalar(value))
+                _keep(out, attribute, value if type(value) is str else _scalar(value))
         elif ratelimits and "ratelimit" in name:
             others.setdefault(name, value)
     return _with_others(out, others)
@@ -148,7 +145,7 @@ def _from_triples(triples: list[tuple[bytes, bytes, bytes]], ratelimits: bool) -
         if name in names:
             attribute = _RAW_HEADERS[name]
             if attribute not in out and type(value) is bytes:
-                _keep_text(out, attribute, _decode(value))
+                _keep(out, attribute, _decode(value))
         elif ratelimits and b"ratelimit" in name and type(value) is bytes:
             others.setdefault(name.decode("latin-1"), _decode(value))
     return _with_others(out, others)
@@ -199,33 +196,22 @@ _REQUEST_ID = "llmotel.response.request_id"
 _PROCESSING_MS = "llmotel.response.processing_ms"
 
 
-def _keep_text(out: dict[str, Any], attribute: str, text: str) -> None:
-    """Record one allow-listed header's text value: a request id as text (never an empty one), a
-    processing time only as a whole number, a rate-limit figure as a number where it is one."""
-    text = text.strip()
-    if attribute == _REQUEST_ID:
-        if text:
-            out[attribute] = text[:_MAX_VALUE]
-    elif attribute == _PROCESSING_MS:
-        if text.isdigit() and text.isascii() and len(text) <= _DIGITS_MAX:
-            out[attribute] = int(text)
-    else:
-        out[attribute] = _text_scalar(text)
-
-
-def _keep(out: dict[str, Any], attribute: str, scalar: str | int | float | None) -> None:
-    """Record one allow-listed header's non-text value (a mapping given by a callback)."""
-    if scalar is None:
-        return
-    if attribute == _REQUEST_ID:
-        text = str(scalar)
-        if text:
-            out[attribute] = text
-    elif attribute == _PROCESSING_MS:
-        if isinstance(scalar, (int, float)):
-            out[attribute] = scalar
-    else:
-        out[attribute] = scalar
+def _keep(out: dict[str, Any], attribute: str, value: str | int | float | None) -> None:
+    """Record one allow-listed header's value: a request id as text (never an empty one), a
+    processing time only as a number (text: whole digits), a rate-limit figure as a number where
+    it is one. Text is what headers carry; numbers come from mappings given by callbacks."""
+    if type(value) is str:
+        text = value.strip()
+        if attribute == _REQUEST_ID:
+            if text:
+                out[attribute] = text[:_MAX_VALUE]
+        elif attribute == _PROCESSING_MS:
+            if text.isdigit() and text.isascii() and len(text) <= _DIGITS_MAX:
+                out[attribute] = int(text)
+        else:
+            out[attribute] = _text_scalar(text)
+    elif value is not None:
+        out[attribute] = str(value) if attribute == _REQUEST_ID else value
 
 
 def _decode(value: bytes) -> str:
