@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -29,6 +29,7 @@ from helpers.collector import Receiver, make_receiver
 from helpers.otlp_receiver import GrpcReceiver, HttpReceiver
 from llmotel import _safety, config
 from llmotel.callbacks.tracing import reset_unrouted_counts
+from llmotel.telemetry._otel_compat import InMemoryLogRecordExporter
 
 # Fake secrets used anywhere in the suite: none may ever appear in an exported span.
 FAKE_SECRETS = (

@@ -17,7 +17,7 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from llama_index.core.llms import ChatMessage, MockLLM
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -35,6 +35,7 @@ from llmotel.integrations import llama_index as li
 from llmotel.integrations.anthropic import AnthropicInstrumentor
 from llmotel.integrations.langchain import LlmotelCallbackHandler
 from llmotel.integrations.openai import OpenAIInstrumentor
+from llmotel.telemetry import _otel_compat
 
 MODE = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 CONTENT_KEYS = (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES, sc.GEN_AI_SYSTEM_INSTRUCTIONS)
@@ -100,7 +101,7 @@ def test_event_carries_the_calls_genai_attributes_and_structured_content(env: An
 
     [span] = finished()
     record = one_detail()
-    assert record.event_name == "gen_ai.client.inference.operation.details"
+    assert _otel_compat.event_name(record) == "gen_ai.client.inference.operation.details"
     assert_correlated(record, span)
     assert event_attrs(record) == {
         "gen_ai.operation.name": "chat",
@@ -222,13 +223,13 @@ def test_unsampled_calls_emit_events_when_asked(env: Any) -> None:
 
 def test_explicit_logger_provider(env: Any) -> None:
     env(**{MODE: "EVENT_ONLY"})
-    records = InMemoryLogRecordExporter()
+    records = _otel_compat.InMemoryLogRecordExporter()
     provider = LoggerProvider()
     provider.add_log_record_processor(SimpleLogRecordProcessor(records))
     fn = llmotel.trace_chat(provider="openai", model="m", logger_provider=provider)(chat.__wrapped__)
     fn(USER)
     [record] = records.get_finished_logs()
-    assert record.log_record.event_name == sc.EVENT_INFERENCE_DETAILS and details() == []
+    assert _otel_compat.event_name(record.log_record) == sc.EVENT_INFERENCE_DETAILS and details() == []
 
 
 # --- bad input -----------------------------------------------------------------------------------

@@ -270,7 +270,7 @@ def _decode_log(record: LogRecord, resource: dict[str, Any], scope: Instrumentat
         "body": decode_any_value(record.body),
         "severity_number": int(record.severity_number),
         "severity_text": record.severity_text,
-        "event_name": record.event_name,
+        "event_name": getattr(record, "event_name", ""),  # a field of opentelemetry-proto >= 1.32
         "attributes": decode_attributes(record.attributes),
         "trace_id": _hex_or_none(record.trace_id),
         "span_id": _hex_or_none(record.span_id),

@@ -21,8 +21,6 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
-from opentelemetry.sdk._logs import ReadableLogRecord
-
 from llmotel import semconv
 from llmotel.export._console_format import (
     BOLD,
@@ -37,6 +35,7 @@ from llmotel.export._console_format import (
     format_value,
     render,
 )
+from llmotel.telemetry._otel_compat import ReadableLogRecord, attributes, event_name
 
 __all__ = [
     "DEFAULT_MAX_LOG_RECORDS",
@@ -206,7 +205,7 @@ def _content_text(key: str, value: object, glyphs: Glyphs) -> str:
 
 def _headline(record: ReadableLogRecord, glyphs: Glyphs) -> list[Segment]:
     log = record.log_record
-    name = log.event_name
+    name = event_name(log)
     segments: list[Segment] = [("event ", DIM), (clean(name), MAGENTA)] if name else [("log", DIM)]
     if not name and (log.severity_text or log.severity_number is not None):
         level = log.severity_text or getattr(log.severity_number, "name", "")
@@ -215,7 +214,7 @@ def _headline(record: ReadableLogRecord, glyphs: Glyphs) -> list[Segment]:
         segments.append((f"  {_compact_json(log.body, glyphs)}", PLAIN))
     if name != semconv.EVENT_INFERENCE_DETAILS:  # the details event repeats its span's attributes
         content_keys = {key for key, _ in _CONTENT_LABELS}
-        for key, value in (log.attributes or {}).items():
+        for key, value in attributes(log).items():
             if key not in content_keys:
                 segments.append((f"  {key.rsplit('.', 1)[-1]}={format_value(value, glyphs)}", PLAIN))
     return segments
@@ -229,10 +228,10 @@ def _one_record(
         head.append((f"[{marker}] ", MAGENTA))
     head.extend(_headline(record, glyphs))
     lines = [render(head, color=color, width=width, glyphs=glyphs)]
-    attributes = record.log_record.attributes or {}
+    attrs = record.log_record.attributes or {}
     for key, label in _CONTENT_LABELS:
-        if key in attributes:
-            text = _content_text(key, attributes[key], glyphs)
+        if key in attrs:
+            text = _content_text(key, attrs[key], glyphs)
             segments: list[Segment] = [(indent + "  ", DIM), (label.ljust(_LABEL_WIDTH), CYAN), (text, PLAIN)]
             lines.append(render(segments, color=color, width=width, glyphs=glyphs))
     return lines

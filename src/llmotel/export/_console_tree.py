@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.resources import SERVICE_NAME
 from opentelemetry.sdk.trace import ReadableSpan
 
@@ -26,6 +25,7 @@ from llmotel.export._console_format import (
     span_lines,
 )
 from llmotel.export._console_logs import record_lines
+from llmotel.telemetry._otel_compat import ReadableLogRecord
 
 __all__ = ["format_trace"]
 

@@ -64,8 +64,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, TextIO
 
-from opentelemetry.sdk._logs import ReadableLogRecord
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -75,6 +73,7 @@ from llmotel.export._console_format import MAX_EVENTS_PER_SPAN as MAX_EVENTS_PER
 from llmotel.export._console_format import MIN_WIDTH as MIN_WIDTH
 from llmotel.export._console_logs import DEFAULT_MAX_LOG_RECORDS, LogBuffer, dropped_line, format_records, ids_of
 from llmotel.export._console_tree import format_trace
+from llmotel.telemetry._otel_compat import LogRecordExporter, LogRecordExportResult, ReadableLogRecord
 
 __all__ = ["ConsoleLogExporter", "ConsoleTraceExporter", "format_trace"]
 

@@ -45,7 +45,7 @@ from opentelemetry import _logs, metrics, trace
 from opentelemetry._logs import _internal as _logs_internal
 from opentelemetry._logs._internal import ProxyLoggerProvider
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -55,6 +55,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from llmotel._safety import internal_error
 from llmotel.config import settings
 from llmotel.export.console import ConsoleLogExporter, ConsoleTraceExporter
+from llmotel.telemetry._otel_compat import LogRecordExporter
 
 _log = logging.getLogger("llmotel")
 

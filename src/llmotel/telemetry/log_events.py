@@ -20,6 +20,7 @@ from opentelemetry._logs import Logger, LogRecord, SeverityNumber
 from llmotel import semconv as sc
 from llmotel.records import LLMCall
 from llmotel.telemetry import attributes as attrs_
+from llmotel.telemetry._otel_compat import new_log_record
 from llmotel.telemetry.context import Context
 
 __all__ = ["details_attributes", "emit_details"]
@@ -80,4 +81,4 @@ def emit_details(logger: Logger, context: Context, attributes: dict[str, Any]) -
         kwargs["trace_id"] = span_context.trace_id
         kwargs["span_id"] = span_context.span_id
         kwargs["trace_flags"] = span_context.trace_flags
-    logger.emit(LogRecord(**kwargs))
+    logger.emit(new_log_record(logger, **kwargs))
