@@ -9,9 +9,15 @@ with `-p no:cacheprovider -q` from the checkout root. It prints one line per row
 
     PASS  openai-1-latest   openai=1.109.1 opentelemetry-sdk=1.45.2 httpx=0.29.0   install 41.2s  tests 7.0s
 
-and exits 1 if any row failed (install or tests), 2 on a usage error. The full pip and pytest
-output of a row is in /tmp/llmotel-matrix/logs/<row>.log; a failing row's pytest summary lines
-are printed under its result line.
+and exits 0 only if every selected row passed, 1 if any row failed, 2 on a usage error. A row
+fails when pip fails, when pytest exits non-zero (5: no test collected), or when its summary shows
+no passed test (every test skipped or deselected). The full pip and pytest output of a row is in
+/tmp/llmotel-matrix/logs/<row>.log; a failing row's pytest summary lines are printed under its
+result line.
+
+A row may add pytest arguments of its own (`pytest_args = ["-W", "ignore::..."]` in matrix.toml),
+for example to ignore a warning an old SDK release raises from its own code; they come after the
+pyproject.toml configuration, so such a filter takes precedence over its `error`.
 
 Usage:
     python .ci/matrix.py                       # every row, 2 at a time
@@ -56,6 +62,7 @@ class Row:
     suite: str
     pins: tuple[str, ...]
     tests: tuple[str, ...]
+    pytest_args: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
@@ -86,7 +93,13 @@ def load_matrix(path: Path = MATRIX_FILE) -> tuple[list[Row], list[str], list[st
         for test in tests:
             if not (REPO / test).is_file():
                 raise SystemExit(f"matrix.toml: suite {raw['suite']}: no file {test}")
-        rows.append(Row(name, raw["suite"], tuple(raw["pins"]), tests))
+        pytest_args = raw.get("pytest_args", [])
+        if not (isinstance(pytest_args, list) and all(isinstance(a, str) for a in pytest_args)):
+            raise SystemExit(f"matrix.toml: row {name}: pytest_args must be a list of strings")
+        unknown = set(raw) - {"name", "suite", "pins", "pytest_args"}
+        if unknown:
+            raise SystemExit(f"matrix.toml: row {name}: unknown key(s) {', '.join(sorted(unknown))}")
+        rows.append(Row(name, raw["suite"], tuple(raw["pins"]), tests, tuple(pytest_args)))
     return rows, list(data["tools"]), list(data.get("report", []))
 
 
@@ -160,6 +173,24 @@ def pytest_details(output: str) -> tuple[str, list[str]]:
     return summary, details
 
 
+def passed_count(summary: str) -> int:
+    """The number of passed tests in a pytest summary line ("3 failed, 47 passed in 1.48s" -> 47)."""
+    match = re.search(r"\b(\d+) passed\b", summary)
+    return int(match.group(1)) if match else 0
+
+
+def tests_verdict(rc: int, summary: str) -> tuple[bool, str | None]:
+    """Whether a row's pytest run passed, and why not: a non-zero exit (5: nothing collected) or a
+    summary without a single passed test (everything skipped) fails the row."""
+    if rc == 5:
+        return False, "pytest exit 5: no tests collected"
+    if rc != 0:
+        return False, None
+    if passed_count(summary) == 0:
+        return False, "no test passed (all skipped or deselected)"
+    return True, None
+
+
 def run_row(row: Row, tools: list[str], report: list[str], base: Path, fresh: bool) -> Result:
     venv = base / row.name
     python = venv / "bin" / "python"
@@ -197,13 +228,19 @@ def run_row(row: Row, tools: list[str], report: list[str], base: Path, fresh: bo
         rc_check, out_check = run_logged([str(python), "-m", "pip", "check"], log, 120)
         t1 = time.monotonic()
         rc, out = run_logged(
-            [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", *row.tests], log, TEST_TIMEOUT_S, cwd=REPO
+            [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", *row.pytest_args, *row.tests],
+            log,
+            TEST_TIMEOUT_S,
+            cwd=REPO,
         )
         tests_s = time.monotonic() - t1
         summary, details = pytest_details(out)
+        ok, reason = tests_verdict(rc, summary)
+        if reason is not None:
+            details = [reason, *details]
         if rc_check != 0:
             details = [f"pip check: {line}" for line in out_check.splitlines() if line.strip()] + details
-        return Result(row, rc == 0, "done" if rc == 0 else "tests", versions, install_s, tests_s, summary, details)
+        return Result(row, ok, "done" if ok else "tests", versions, install_s, tests_s, summary, details)
 
 
 def format_result(result: Result, width: int) -> str:
@@ -266,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(row.name) for row in rows)
     if args.list:
         for row in rows:
-            print(f"{row.name:<{width}}  {' '.join(row.pins)}  ->  {' '.join(row.tests)}")
+            extra = f"  (pytest {' '.join(row.pytest_args)})" if row.pytest_args else ""
+            print(f"{row.name:<{width}}  {' '.join(row.pins)}  ->  {' '.join(row.tests)}{extra}")
         return 0
     if args.check_index:
         return check_index(rows)
