@@ -15,9 +15,9 @@ One implementation, thin sync/async shells: what both kinds share (state, start,
 ``_StreamProxy``; how a stream stops is decided once, by ``_stopped``; the wrapped stream's own
 methods (``send``, ``throw``, ``close``, context exit and their async forms) run inside
 ``_Attached``. The shells differ only in ``def``/``async def``, ``next``/``await``. The one place
-logic is written per kind is the per-chunk read (the ``_self_stepper`` closures, and ``for`` loops
-over SDK streams): it is the hottest path there is, and a shared helper would cost a Python call per
-chunk.
+logic is written per kind is the per-chunk read (the ``_self_stepper`` closures): it is the hottest
+path there is, and a shared helper would cost a Python call per chunk. A ``for`` loop over an SDK
+stream is ``LLMSpan.iterate`` (``telemetry.streaming``), which has the chunk's bookkeeping inline.
 """
 
 from __future__ import annotations
@@ -155,26 +155,7 @@ class SyncStreamProxy(_StreamProxy):
         chunks = iter(wrapped)
         if chunks is wrapped:
             return self
-        return self._self_loop(chunks)
-
-    def _self_loop(self, chunks: Iterator[Any]) -> Iterator[Any]:
-        proxy = self  # the loop keeps the proxy (and so the span's finalizer) alive  # noqa: F841
-        llm_span: LLMSpan = self._self_llm_span
-        hide = llm_span.call.hide_chunk
-        count = llm_span.chunk
-        try:
-            for chunk in chunks:
-                if hide is not None and hide(chunk):
-                    llm_span.hidden_chunk(chunk)
-                    continue
-                count(chunk)
-                yield chunk
-        except GeneratorExit:  # the loop was left: the stream itself goes on
-            raise
-        except BaseException as exc:
-            _stopped(llm_span, exc, StopIteration)
-            raise
-        llm_span.finish_stream("exhausted")
+        return self._self_llm_span.iterate(chunks, self)
 
     def __next__(self) -> Any:
         return self._self_next()
