@@ -44,6 +44,8 @@ else:
 
 __all__ = [
     "EVENT_NAME_ATTRIBUTE",
+    "HAS_CONTEXT",
+    "HAS_EVENT_NAME",
     "InMemoryLogRecordExporter",
     "LogRecordExportResult",
     "LogRecordExporter",
@@ -55,6 +57,18 @@ __all__ = [
 
 EVENT_NAME_ATTRIBUTE = "event.name"
 """Where an event's name goes on an API without ``LogRecord.event_name`` (before 1.35)."""
+
+
+def _record_parameters() -> tuple[bool, bool]:
+    """Whether this API's ``LogRecord`` takes ``event_name`` and ``context`` (both since 1.35)."""
+    try:
+        parameters = inspect.signature(LogRecord.__init__).parameters
+    except (TypeError, ValueError):  # pragma: no cover - a LogRecord without a signature
+        return False, False
+    return "event_name" in parameters, "context" in parameters
+
+
+HAS_EVENT_NAME, HAS_CONTEXT = _record_parameters()
 
 
 def _sdk_record_class() -> Any:

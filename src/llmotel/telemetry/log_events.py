@@ -10,35 +10,22 @@ emits the record.
 
 from __future__ import annotations
 
-import inspect
 import json
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry._logs import Logger, LogRecord, SeverityNumber
+from opentelemetry._logs import Logger, SeverityNumber
 
 from llmotel import semconv as sc
 from llmotel.records import LLMCall
 from llmotel.telemetry import attributes as attrs_
-from llmotel.telemetry._otel_compat import new_log_record
+from llmotel.telemetry._otel_compat import EVENT_NAME_ATTRIBUTE, HAS_CONTEXT, HAS_EVENT_NAME, new_log_record
 from llmotel.telemetry.context import Context
 
 __all__ = ["details_attributes", "emit_details"]
 
 _EVENT_KEYS = ("gen_ai.", "server.")
 """Attribute namespaces the event repeats from the span (``llmotel.*`` stays on the span)."""
-
-
-def _record_kwargs() -> tuple[bool, bool]:
-    """Whether this API's ``LogRecord`` takes ``event_name`` and ``context`` (both since 1.35)."""
-    try:
-        parameters = inspect.signature(LogRecord.__init__).parameters
-    except (TypeError, ValueError):  # pragma: no cover - a LogRecord without a signature
-        return False, False
-    return "event_name" in parameters, "context" in parameters
-
-
-_HAS_EVENT_NAME, _HAS_CONTEXT = _record_kwargs()
 
 
 def _structured(messages: list[Any], max_length: int) -> Any:
@@ -70,11 +57,11 @@ def details_attributes(call: LLMCall, error: str | None, content: bool, max_leng
 def emit_details(logger: Logger, context: Context, attributes: dict[str, Any]) -> None:
     """Emit the details event in ``context`` (the call's span context)."""
     kwargs: dict[str, Any] = {"severity_number": SeverityNumber.INFO, "attributes": attributes}
-    if _HAS_EVENT_NAME:
+    if HAS_EVENT_NAME:
         kwargs["event_name"] = sc.EVENT_INFERENCE_DETAILS
     else:  # an API before event names: the name as the attribute older SDKs used for events
-        attributes["event.name"] = sc.EVENT_INFERENCE_DETAILS
-    if _HAS_CONTEXT:
+        attributes[EVENT_NAME_ATTRIBUTE] = sc.EVENT_INFERENCE_DETAILS
+    if HAS_CONTEXT:
         kwargs["context"] = context
     else:
         span_context = trace.get_current_span(context).get_span_context()
