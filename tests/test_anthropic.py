@@ -17,8 +17,10 @@ from typing import Any
 
 import anthropic
 import anthropic._base_client as base_client_module
+import anthropic._streaming as streaming_module
 import anthropic.resources.messages.messages as messages_module
 import pytest
+import wrapt
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
@@ -107,16 +109,21 @@ PATCHED_TARGETS: list[tuple[Any, str]] = [
     (messages_module.Messages, "stream"),
     (messages_module.AsyncMessages, "stream"),
     *([(base_client_module, "start_api_call_span")] if SDK_TRACES_ITSELF else []),
-    (base_client_module.SyncAPIClient, "_process_response"),
-    (base_client_module.AsyncAPIClient, "_process_response"),
+    (streaming_module.Stream, "__init__"),
+    (streaming_module.AsyncStream, "__init__"),
 ]
 """What instrument() wraps (uninstrument() must restore each); ``start_api_call_span`` only where
 the SDK traces itself."""
+HEADER_TARGETS: list[tuple[Any, str]] = [
+    (base_client_module.SyncAPIClient, "_process_response"),
+    (base_client_module.AsyncAPIClient, "_process_response"),
+]
+"""... instead of the streams' ``__init__`` with LLMOTEL_RESPONSE_HEADERS=true: every response's headers."""
 
 
 @pytest.fixture
 def instrumented() -> Iterator[AnthropicInstrumentor]:
-    with instrumenting(AnthropicInstrumentor(), "anthropic", PATCHED_TARGETS) as instrument:
+    with instrumenting(AnthropicInstrumentor(), "anthropic", PATCHED_TARGETS + HEADER_TARGETS) as instrument:
         yield instrument()
 
 
@@ -237,10 +244,13 @@ def test_create(
 
 
 def test_rate_limit_headers_of_successful_calls_are_opt_in(
-    sdk_tracing: bool, instrumented: AnthropicInstrumentor, client: anthropic.Anthropic, env: Any
+    sdk_tracing: bool, client: anthropic.Anthropic, env: Any
 ) -> None:
-    env(LLMOTEL_RATELIMIT_ATTRIBUTES="true")
-    create(client)
+    env(LLMOTEL_RATELIMIT_ATTRIBUTES="true")  # read by instrument(), which installs the header patches
+    with instrumenting(AnthropicInstrumentor(), "anthropic", PATCHED_TARGETS + HEADER_TARGETS) as instrument:
+        instrument()
+        assert all(isinstance(vars(owner)[name], wrapt.FunctionWrapper) for owner, name in HEADER_TARGETS)
+        create(client)
     (span,) = finished()
     assert attrs(span) == {**BASE_ATTRS, **MESSAGE_ATTRS, **HEADER_ATTRS, **RATELIMIT_ATTRS}
 

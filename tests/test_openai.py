@@ -24,6 +24,7 @@ import openai.resources.responses.responses as responses_module
 import pytest
 import wrapt
 from openai import _base_client
+from openai import _streaming as openai_streaming
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
@@ -57,11 +58,10 @@ from helpers.spans import (
 from llmotel import semconv as sc
 from llmotel.integrations.openai import OpenAIInstrumentor
 
-HEADER_ATTRS = {
-    "llmotel.response.request_id": "req_7f3a9c",
-    "llmotel.response.processing_ms": 344,
-}
-"""What a successful call records from its response headers by default."""
+HEADER_ATTRS = {"llmotel.response.request_id": "req_7f3a9c"}
+"""What a successful call records from its response headers by default (the SDK's request id)."""
+PROCESSING_ATTRS = {"llmotel.response.processing_ms": 344}
+"""... and with LLMOTEL_RESPONSE_HEADERS=true (or LLMOTEL_RATELIMIT_ATTRIBUTES=true)."""
 RATELIMIT_ATTRS = {
     "llmotel.ratelimit.requests.limit": 10000,
     "llmotel.ratelimit.requests.remaining": 9999,
@@ -101,20 +101,24 @@ PATCHED_TARGETS: list[tuple[Any, str]] = [
     (responses_module.AsyncResponses, "create"),
     (embeddings_module.Embeddings, "create"),
     (embeddings_module.AsyncEmbeddings, "create"),
-    (_base_client.SyncAPIClient, "_process_response"),
-    (_base_client.AsyncAPIClient, "_process_response"),
+    *(STREAM_TARGETS := [(openai_streaming.Stream, "__init__"), (openai_streaming.AsyncStream, "__init__")]),
     (chat_helper_module.ChatCompletionStream, "close"),
     (chat_helper_module.AsyncChatCompletionStream, "close"),
     (responses_helper_module.ResponseStream, "close"),
     (responses_helper_module.AsyncResponseStream, "close"),
 ]
 """What instrument() wraps (uninstrument() must restore each)."""
+HEADER_TARGETS: list[tuple[Any, str]] = [
+    (_base_client.SyncAPIClient, "_process_response"),
+    (_base_client.AsyncAPIClient, "_process_response"),
+]
+"""... instead of the streams' ``__init__`` with LLMOTEL_RESPONSE_HEADERS=true: every response's headers."""
 
 
 @pytest.fixture
 def instrument() -> Iterator[Callable[..., OpenAIInstrumentor]]:
     """``instrument(**options)`` instruments openai for this test only (undone at teardown)."""
-    with instrumenting(OpenAIInstrumentor(), "openai", PATCHED_TARGETS) as instrument:
+    with instrumenting(OpenAIInstrumentor(), "openai", PATCHED_TARGETS + HEADER_TARGETS) as instrument:
         yield instrument
 
 
@@ -342,19 +346,59 @@ def test_chat_tool_calls_in_output_messages_with_capture(
 
 @pytest.mark.parametrize("asynchronous", [False, True])
 async def test_rate_limit_headers_of_successful_calls_are_opt_in(
-    instrumented: OpenAIInstrumentor,
+    instrument: Callable[..., OpenAIInstrumentor],
     client: openai.OpenAI,
     aclient: openai.AsyncOpenAI,
     env: Any,
     asynchronous: bool,
 ) -> None:
-    env(LLMOTEL_RATELIMIT_ATTRIBUTES="true")
+    env(LLMOTEL_RATELIMIT_ATTRIBUTES="true")  # read by instrument(), which installs the header patches
+    instrument()
     if asynchronous:
         await aclient.chat.completions.create(model="gpt-4o", messages=USER)
     else:
         client.chat.completions.create(model="gpt-4o", messages=USER)
     (span,) = finished()
-    assert attrs(span) == {**BASE_ATTRS, **CHAT_RESPONSE_ATTRS, **HEADER_ATTRS, **RATELIMIT_ATTRS}
+    assert attrs(span) == {
+        **BASE_ATTRS,
+        **CHAT_RESPONSE_ATTRS,
+        **HEADER_ATTRS,
+        **PROCESSING_ATTRS,
+        **RATELIMIT_ATTRS,
+    }
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_processing_time_of_successful_calls_is_opt_in(
+    instrument: Callable[..., OpenAIInstrumentor],
+    client: openai.OpenAI,
+    aclient: openai.AsyncOpenAI,
+    env: Any,
+    asynchronous: bool,
+    stream: bool,
+) -> None:
+    env(LLMOTEL_RESPONSE_HEADERS="true")
+    instrument()
+    assert all(isinstance(vars(owner)[name], wrapt.FunctionWrapper) for owner, name in HEADER_TARGETS)
+    assert not any(isinstance(vars(owner)[name], wrapt.FunctionWrapper) for owner, name in STREAM_TARGETS)
+    kwargs: dict[str, Any] = {"model": "gpt-4o", "messages": USER}
+    if stream:
+        kwargs["stream"] = True
+    if asynchronous:
+        result = await aclient.chat.completions.create(**kwargs)
+        if stream:
+            async for _ in result:
+                pass
+    else:
+        result = client.chat.completions.create(**kwargs)
+        if stream:
+            for _ in result:
+                pass
+    (span,) = finished()
+    values = attrs(span)
+    assert {k: values.get(k) for k in (*HEADER_ATTRS, *PROCESSING_ATTRS)} == {**HEADER_ATTRS, **PROCESSING_ATTRS}
+    assert not any(k.startswith("llmotel.ratelimit.") for k in values)
 
 
 async def test_async_chat_completion_span(

@@ -16,8 +16,8 @@ What the recording implies, as llmotel documents it:
 - streams: the chunk count the SDK yields (SSE events less OpenAI's ``[DONE]`` and Anthropic's
   ``ping``), chunk events (first, last and a spread, at most 10) sized by the text or tool-argument
   JSON each chunk carries, the call's final finish reason on the last one;
-- headers: request id and processing time on success; on an HTTP error also the rate-limit figures
-  and retry-after, with ``error.type`` (the SDK's exception class) and ``http.response.status_code``.
+- headers: the request id on success; on an HTTP error also the processing time, the rate-limit
+  figures and retry-after, with ``error.type`` (the SDK's exception class) and ``http.response.status_code``.
 """
 
 from __future__ import annotations
@@ -93,14 +93,16 @@ _ANTHROPIC_RATE = re.compile(
 )
 
 
-def header_expectations(interaction: Interaction, ratelimits: bool) -> dict[str, Any]:
-    """The allow-listed response headers: request id, processing time (and rate limits, retry-after)."""
+def header_expectations(interaction: Interaction, failed: bool) -> dict[str, Any]:
+    """The allow-listed response headers: the request id; of a failed call also the processing
+    time, rate limits and retry-after."""
     out: dict[str, Any] = {}
+    ratelimits = failed
     for name, value in interaction.headers:
         name = name.lower()
         if name in ("x-request-id", "request-id"):
             out.setdefault("llmotel.response.request_id", value)
-        elif name == "openai-processing-ms":
+        elif failed and name == "openai-processing-ms":
             out["llmotel.response.processing_ms"] = int(value)
         elif ratelimits and name == "retry-after":
             out["llmotel.ratelimit.retry_after"] = _number(value)
@@ -303,10 +305,10 @@ def expectations(cassette: Cassette) -> Expected:
             **request,
             sc.ERROR_TYPE: f"{cassette.provider}.{error}",
             "http.response.status_code": interaction.status,
-            **header_expectations(interaction, ratelimits=True),
+            **header_expectations(interaction, failed=True),
         }
         return Expected(name, attributes, error=error)
-    headers = header_expectations(interaction, ratelimits=False)
+    headers = header_expectations(interaction, failed=False)
     if not interaction.is_sse:
         response, response_id = response_expectations(cassette, interaction)
         return Expected(name, {**request, **response, **headers}, response_id=response_id)

@@ -36,11 +36,17 @@ llmotel variables:
         none).
     LLMOTEL_METRICS_ENABLED
         ``false`` turns off the GenAI client metrics (default on).
+    LLMOTEL_RESPONSE_HEADERS
+        ``true`` also records the processing time header of successful openai / anthropic calls
+        (``llmotel.response.processing_ms``). It is read by a wrapper around the SDK client's
+        response handling, installed by ``instrument()`` only when this (or
+        ``LLMOTEL_RATELIMIT_ATTRIBUTES``) is on: set it before instrumenting. The request id is
+        always recorded (the SDKs read it from the headers themselves), and so are all the
+        allow-listed headers of a failed call (a 429's rate limits and retry-after among them).
     LLMOTEL_RATELIMIT_ATTRIBUTES
         ``true`` also records the rate-limit response headers of successful openai / anthropic
         calls (``llmotel.ratelimit.*``: limit, remaining, reset for requests and tokens) on their
-        spans (default off: six more attributes per call). The request id and processing time are
-        always recorded, and so are the rate-limit headers of a failed call (a 429 among them).
+        spans (default off: six more attributes per call); implies ``LLMOTEL_RESPONSE_HEADERS``.
     LLMOTEL_PROVIDER_HOSTS
         ``host=provider`` pairs, comma-separated: the ``gen_ai.provider.name`` of calls made with
         the ``openai`` SDK to an OpenAI-compatible host (``llm.internal=vllm``). They win over the
@@ -67,6 +73,7 @@ STREAM_CHUNK_EVENTS_ENV = "LLMOTEL_STREAM_CHUNK_EVENTS"
 MODEL_ATTRIBUTES_MAX_ENV = "LLMOTEL_MODEL_ATTRIBUTES_MAX"
 METRICS_ENABLED_ENV = "LLMOTEL_METRICS_ENABLED"
 RATELIMIT_ATTRIBUTES_ENV = "LLMOTEL_RATELIMIT_ATTRIBUTES"
+RESPONSE_HEADERS_ENV = "LLMOTEL_RESPONSE_HEADERS"
 STRICT_ENV = "LLMOTEL_STRICT"
 PROVIDER_HOSTS_ENV = "LLMOTEL_PROVIDER_HOSTS"
 
@@ -114,6 +121,9 @@ class Settings:
     model_attributes_max: int = 24
     metrics_enabled: bool = True
     ratelimit_attributes: bool = False
+    response_headers: bool = False
+    """The processing time (and with ``ratelimit_attributes`` the rate limits) of successful SDK
+    calls are read from their response headers (``LLMOTEL_RESPONSE_HEADERS``)."""
     strict: bool = False
     provider_hosts: tuple[tuple[str, str], ...] = ()
     """``LLMOTEL_PROVIDER_HOSTS``: (host, provider) pairs, in the order given."""
@@ -168,6 +178,7 @@ def read_settings() -> Settings:
         mode = NO_CONTENT
     event_content = mode in (EVENT_ONLY, SPAN_AND_EVENT)
     opt_in = {v.strip().lower() for v in os.environ.get(SEMCONV_OPT_IN_ENV, "").split(",")}
+    ratelimits = _bool(RATELIMIT_ATTRIBUTES_ENV, False)
     return Settings(
         capture_content=mode in (SPAN_ONLY, SPAN_AND_EVENT),
         content_mode=mode,
@@ -179,7 +190,8 @@ def read_settings() -> Settings:
         stream_chunk_events=_int(STREAM_CHUNK_EVENTS_ENV, 10),
         model_attributes_max=_int(MODEL_ATTRIBUTES_MAX_ENV, 24),
         metrics_enabled=_bool(METRICS_ENABLED_ENV, True),
-        ratelimit_attributes=_bool(RATELIMIT_ATTRIBUTES_ENV, False),
+        ratelimit_attributes=ratelimits,
+        response_headers=ratelimits or _bool(RESPONSE_HEADERS_ENV, False),
         strict=_bool(STRICT_ENV, False),
         provider_hosts=_pairs(PROVIDER_HOSTS_ENV),
     )

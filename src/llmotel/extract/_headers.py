@@ -101,12 +101,15 @@ _ALL_NAMES = frozenset(_HEADERS)
 _RAW_HEADERS = {name.encode("latin-1"): attribute for name, attribute in _HEADERS.items()}
 _RAW_BASIC_NAMES = frozenset(name.encode("latin-1") for name in _BASIC_NAMES)
 _RAW_ALL_NAMES = frozenset(_RAW_HEADERS)
+_REQUEST_ID_NAMES = frozenset(_REQUEST_ID_HEADERS)
+_RAW_REQUEST_ID_NAMES = frozenset(name.encode("latin-1") for name in _REQUEST_ID_HEADERS)
 
 
-def header_attributes(headers: Any, ratelimits: bool = True) -> dict[str, Any]:
+def header_attributes(headers: Any, ratelimits: bool = True, request_id_only: bool = False) -> dict[str, Any]:
     """Allow-listed facts from HTTP response headers: request id, processing time and (unless
-    ``ratelimits`` is false) rate limits. Where several headers give one attribute, the first one
-    (in the response's order) with a usable value wins.
+    ``ratelimits`` is false) rate limits; with ``request_id_only``, the request id alone. Where
+    several headers give one attribute, the first one (in the response's order) with a usable
+    value wins.
 
     This runs on every instrumented SDK call: httpx's (and httpx2's) headers are read from their
     lowercase byte triples in one pass of set lookups, and only the values kept are decoded. Other
@@ -114,15 +117,19 @@ def header_attributes(headers: Any, ratelimits: bool = True) -> dict[str, Any]:
     """
     if headers is None:
         return {}
+    if request_id_only:
+        ratelimits = False
+    raw_names = _RAW_REQUEST_ID_NAMES if request_id_only else _RAW_ALL_NAMES if ratelimits else _RAW_BASIC_NAMES
     cls = type(headers)
     if cls in _HTTPX_HEADERS or (cls not in _OTHER_HEADERS and _is_httpx_headers(cls)):
-        return _from_triples(headers._list, ratelimits)
+        return _from_triples(headers._list, ratelimits, raw_names)
     raw = _raw_pairs(headers)
     if raw is not None:
-        return _from_triples([(key, key.lower(), value) for key, value in raw if type(key) is bytes], ratelimits)
+        triples = [(key, key.lower(), value) for key, value in raw if type(key) is bytes]
+        return _from_triples(triples, ratelimits, raw_names)
     if not hasattr(headers, "items"):
         return {}
-    names = _ALL_NAMES if ratelimits else _BASIC_NAMES
+    names = _REQUEST_ID_NAMES if request_id_only else _ALL_NAMES if ratelimits else _BASIC_NAMES
     out: dict[str, Any] = {}
     others: dict[str, Any] = {}
     for key, value in headers.items():
@@ -136,9 +143,10 @@ def header_attributes(headers: Any, ratelimits: bool = True) -> dict[str, Any]:
     return _with_others(out, others)
 
 
-def _from_triples(triples: list[tuple[bytes, bytes, bytes]], ratelimits: bool) -> dict[str, Any]:
+def _from_triples(
+    triples: list[tuple[bytes, bytes, bytes]], ratelimits: bool, names: frozenset[bytes]
+) -> dict[str, Any]:
     """``header_attributes`` of ``(raw name, lowercase name, value)`` byte triples."""
-    names = _RAW_ALL_NAMES if ratelimits else _RAW_BASIC_NAMES
     out: dict[str, Any] = {}
     others: dict[str, Any] = {}
     for _, name, value in triples:

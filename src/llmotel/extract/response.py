@@ -20,7 +20,8 @@ from llmotel.extract._access import (
     get,
     remember,
 )
-from llmotel.extract._headers import header_attributes
+from llmotel.extract._headers import _MAX_VALUE, header_attributes
+from llmotel.extract._headers import _REQUEST_ID as REQUEST_ID
 from llmotel.records import LLMCall, Usage
 
 
@@ -170,6 +171,21 @@ def read_response(call: LLMCall, response: Any, capture: bool) -> None:
             add_usage(call, usage_from(usage))
     if reasons is not None:
         call.finish_reasons = reasons
+    request_id = fields.get("_request_id")
+    if request_id is not None:
+        sdk_request_id(call, request_id)
+
+
+def sdk_request_id(call: LLMCall, value: Any) -> None:
+    """The request id a provider SDK read from the response headers itself (the Stainless SDKs'
+    ``_request_id`` on a parsed response), unless the headers gave one already."""
+    if type(value) is not str:
+        return
+    text = value.strip()
+    extra = call.extra
+    if text and (extra is None or REQUEST_ID not in extra):
+        text = text[:_MAX_VALUE]
+        call.extra = {REQUEST_ID: text} if extra is None else {**extra, REQUEST_ID: text}
 
 
 def _finish_reasons(choices: list[Any]) -> Any:
@@ -210,7 +226,17 @@ def _read_general(call: LLMCall, response: Any, capture: bool) -> None:
     _read_provider(call, response, capture)
 
 
+def read_sdk_request_id(call: LLMCall, response: Any) -> None:
+    """``sdk_request_id`` of a parsed SDK response object (its instance ``__dict__``: no probing)."""
+    fields = getattr(response, "__dict__", None)
+    if type(fields) is dict:
+        request_id = fields.get("_request_id")
+        if request_id is not None:
+            sdk_request_id(call, request_id)
+
+
 def _read_provider(call: LLMCall, response: Any, capture: bool) -> None:
+    read_sdk_request_id(call, response)
     if call.response_id is None:
         call.response_id = as_str(get(response, "id"))
     if call.response_model is None:

@@ -40,6 +40,9 @@ class Patch:
     module: str
     attribute: str
     factory: WrapperFactory
+    when: Callable[[], bool] | None = None
+    """Apply the patch only if this says so when ``instrument()`` runs (or the module is imported
+    later): an opt-in feature whose wrapper would cost every call something when it is off."""
 
 
 @dataclass
@@ -140,6 +143,8 @@ class PatchingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return on_import
 
     def _apply(self, patch: Patch, options: dict[str, Any], generation: int) -> None:
+        if patch.when is not None and not patch.when():
+            return
         try:
             module = sys.modules[patch.module]
             parent, name, original = wrapt.resolve_path(module, patch.attribute)

@@ -6,10 +6,14 @@ Both SDKs have resource classes whose methods make the call (``Completions.creat
 HTTP response. ``sync_and_async`` patches such a pair; ``call_patch`` is the patch factory of a
 method that makes one LLM call (``call_spec`` builds its ``CallSpec`` from ``instrument()``'s
 options); ``response_header_patches`` are the two client patches that put the allow-listed
-response headers (request id, processing time, rate limits) on the call's span.
+response headers (request id, processing time, rate limits) on the call's span, installed only
+when ``LLMOTEL_RESPONSE_HEADERS`` / ``LLMOTEL_RATELIMIT_ATTRIBUTES`` ask for more than the request
+id; otherwise ``stream_request_id_patches`` read a stream's request id from its HTTP response (a
+parsed result carries the SDK's own ``_request_id``, read by the extractors: ``sdk_request_id``).
 
 The factories run when a patch is applied, never per call (the installed wrappers are the
-``CallSpec``'s own methods); the header wrapper runs once per HTTP response.
+``CallSpec``'s own methods); the header wrapper runs once per HTTP response, the stream one once
+per stream.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from llmotel._safety import internal_error
+from llmotel.config import settings
 from llmotel.extract import Extractor
 from llmotel.integrations._instrumentor import Patch, WrapperFactory, WrapperFn
 from llmotel.records import LLMCall
@@ -107,9 +112,51 @@ def record_response_headers(options: dict[str, Any], original: Any) -> WrapperFn
     return wrapper
 
 
+def _headers_read() -> bool:
+    """The processing time or rate limits of successful calls are asked for: every response's
+    headers are read (else only a request id is recorded, which costs no wrapper per call)."""
+    return settings().response_headers
+
+
+def _request_id_only() -> bool:
+    return not settings().response_headers
+
+
 def response_header_patches(client_module: str) -> tuple[Patch, Patch]:
-    """``record_response_headers`` on the sync and the async client of ``<sdk>._base_client``."""
+    """``record_response_headers`` on the sync and the async client of ``<sdk>._base_client``
+    (with ``LLMOTEL_RESPONSE_HEADERS`` / ``LLMOTEL_RATELIMIT_ATTRIBUTES`` on)."""
     return (
-        Patch(client_module, "SyncAPIClient._process_response", record_response_headers),
-        Patch(client_module, "AsyncAPIClient._process_response", record_response_headers),
+        Patch(client_module, "SyncAPIClient._process_response", record_response_headers, _headers_read),
+        Patch(client_module, "AsyncAPIClient._process_response", record_response_headers, _headers_read),
+    )
+
+
+def record_stream_request_id(options: dict[str, Any], original: Any) -> WrapperFn:
+    """Patch factory for a Stainless SDK's ``Stream.__init__(..., response=...)``: the request id
+    of a stream made under an LLM span goes onto it (a stream has no parsed ``_request_id``)."""
+    from llmotel.extract._headers import header_attributes
+    from llmotel.telemetry.spans import active_llm_span
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        result = wrapped(*args, **kwargs)
+        llm = active_llm_span()
+        if llm is not None and llm.recording:
+            try:
+                facts = header_attributes(getattr(kwargs.get("response"), "headers", None), request_id_only=True)
+                if facts:
+                    call = llm.call
+                    call.extra = facts if call.extra is None else {**facts, **call.extra}
+            except Exception as exc:
+                internal_error("response headers", exc)
+        return result
+
+    return wrapper
+
+
+def stream_request_id_patches(streaming_module: str) -> tuple[Patch, Patch]:
+    """``record_stream_request_id`` on ``<sdk>._streaming``'s ``Stream`` and ``AsyncStream`` (when
+    the header patches are not installed: they read every response, streams included)."""
+    return (
+        Patch(streaming_module, "Stream.__init__", record_stream_request_id, _request_id_only),
+        Patch(streaming_module, "AsyncStream.__init__", record_stream_request_id, _request_id_only),
     )

@@ -21,7 +21,13 @@ from llmotel._safety import internal_error
 from llmotel.extract import Extractor
 from llmotel.extract.request import server_of_url
 from llmotel.integrations._instrumentor import Patch, PatchingInstrumentor, WrapperFn
-from llmotel.integrations._sdk import call_patch, call_spec, response_header_patches, sync_and_async
+from llmotel.integrations._sdk import (
+    call_patch,
+    call_spec,
+    response_header_patches,
+    stream_request_id_patches,
+    sync_and_async,
+)
 from llmotel.records import LLMCall
 from llmotel.telemetry.context import current_span_stand_in
 from llmotel.telemetry.spans import LLMSpan, inside_inference
@@ -162,6 +168,7 @@ def _no_sdk_span_under_llmotel(options: dict[str, Any], original: Any) -> Wrappe
 
 _MESSAGES = "anthropic.resources.messages.messages"
 _CLIENT = "anthropic._base_client"
+_STREAMING = "anthropic._streaming"
 
 PATCHES: tuple[Patch, ...] = (
     *sync_and_async(_MESSAGES, "Messages.create", call_patch(sc.OP_CHAT, PROVIDER, EXTRACTOR)),
@@ -170,6 +177,7 @@ PATCHES: tuple[Patch, ...] = (
     ),  # plain methods; the async one returns an async manager
     Patch(_CLIENT, "start_api_call_span", _no_sdk_span_under_llmotel),
     *response_header_patches(_CLIENT),
+    *stream_request_id_patches(_STREAMING),
 )
 
 

@@ -17,7 +17,13 @@ from typing import Any
 
 from llmotel import semconv as sc
 from llmotel.integrations._instrumentor import Patch, PatchingInstrumentor, WrapperFactory, WrapperFn
-from llmotel.integrations._sdk import Prepare, call_patch, response_header_patches, sync_and_async
+from llmotel.integrations._sdk import (
+    Prepare,
+    call_patch,
+    response_header_patches,
+    stream_request_id_patches,
+    sync_and_async,
+)
 from llmotel.integrations.openai._extract import OpenAIExtractor, is_usage_only_chunk
 from llmotel.records import LLMCall
 from llmotel.wrap.streams import AsyncStreamProxy, SyncStreamProxy
@@ -85,6 +91,7 @@ _COMPLETIONS = "openai.resources.completions"
 _RESPONSES = "openai.resources.responses.responses"
 _EMBEDDINGS = "openai.resources.embeddings"
 _CLIENT = "openai._base_client"
+_STREAMING = "openai._streaming"
 _CHAT_HELPER = "openai.lib.streaming.chat._completions"
 _RESPONSES_HELPER = "openai.lib.streaming.responses._responses"
 
@@ -99,6 +106,7 @@ PATCHES: tuple[Patch, ...] = (
     *sync_and_async(_RESPONSES, "Responses.create", _call(sc.OP_CHAT)),
     *sync_and_async(_EMBEDDINGS, "Embeddings.create", _call(sc.OP_EMBEDDINGS)),
     *response_header_patches(_CLIENT),
+    *stream_request_id_patches(_STREAMING),
     *sync_and_async(_CHAT_HELPER, "ChatCompletionStream.close", _close_helper),
     *sync_and_async(_RESPONSES_HELPER, "ResponseStream.close", _close_helper),
 )

@@ -11,6 +11,7 @@ from llmotel.extract import Extractor
 from llmotel.extract._access import get, remember
 from llmotel.extract._headers import header_attributes
 from llmotel.extract.request import server_of_url
+from llmotel.extract.response import read_sdk_request_id
 from llmotel.records import LLMCall
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
@@ -119,13 +120,17 @@ class OpenAIExtractor(Extractor):
         parse = getattr(result, "parse", None) if raw_wrapper else None
         http = getattr(result, "http_response", None) if raw_wrapper else None
         if parse is not None and http is not None and callable(parse):  # with_raw_response wrappers
-            facts = header_attributes(getattr(http, "headers", None), settings().ratelimit_attributes)
+            s = settings()
+            facts = header_attributes(
+                getattr(http, "headers", None), s.ratelimit_attributes, request_id_only=not s.response_headers
+            )
             call.extra = {**(call.extra or {}), **facts}
             if (call.extra or {}).get("llmotel.openai.raw_response") == "streaming" or call.stream:
                 return  # reading the body here would consume what the caller is about to read
             result = parse()
         data = get(result, "data") if call.operation == "embeddings" else None
         if isinstance(data, list):
+            read_sdk_request_id(call, result)
             usage = get(result, "usage")
             prompt = get(usage, "prompt_tokens") if usage is not None else None
             if type(prompt) is int and prompt >= 0:
