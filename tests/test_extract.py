@@ -1700,6 +1700,58 @@ def test_response_fast_path_records_what_the_general_path_records(raw: dict[str,
     assert fast == general
 
 
+@pytest.mark.parametrize(
+    ("given", "recorded"),
+    [
+        ("req_abc", "req_abc"),
+        ("  req_abc \t", "req_abc"),
+        ("", None),
+        ("   ", None),
+        (None, None),
+        ("r" * 300, "r" * 128),
+    ],
+)
+def test_the_sdks_own_request_id_is_recorded_trimmed_by_both_paths(given: Any, recorded: str | None) -> None:
+    """The Stainless SDKs put the request id on the parsed response (``add_request_id``): the fast
+    path and the general path record it alike, trimmed and bounded, never over one already known."""
+    from openai._models import add_request_id
+
+    raw = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-x",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "a"}}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
+    }
+    completion = ChatCompletion.model_validate(raw)
+    add_request_id(completion, given)
+    fast, general, known = LLMCall("chat", "openai"), LLMCall("chat", "openai"), LLMCall("chat", "openai")
+    known.extra = {"llmotel.response.request_id": "from-headers"}
+    response.read_response(fast, completion, False)
+    response._read_general(general, completion, False)
+    response.read_response(known, completion, False)
+    assert (fast.extra or {}).get("llmotel.response.request_id") == recorded
+    assert fast == general
+    assert known.extra == {"llmotel.response.request_id": "from-headers"}
+    message = anthropic.types.Message.model_validate(
+        {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-x",
+            "content": [{"type": "text", "text": "a"}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 1, "output_tokens": 2},
+        }
+    )
+    add_request_id(message, given)  # the assignment anthropic's SDK makes on its parsed responses
+    from_anthropic = LLMCall("chat", "anthropic")
+    response.read_response(from_anthropic, message, False)
+    assert (from_anthropic.extra or {}).get("llmotel.response.request_id") == recorded
+
+
 def test_response_fast_path_reads_sdk_objects_like_dicts() -> None:
     """The SDK's pydantic ChatCompletion is read through its fields, with the same result as the dict."""
     raw = {

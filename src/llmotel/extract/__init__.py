@@ -19,6 +19,7 @@ __all__ = ["Extractor"]
 _read_response = response.read_response
 _model_config = request.model_config
 _no_config = request.no_config
+_chunk_text = chunks.chunk_text
 
 
 class Extractor:
@@ -46,6 +47,9 @@ class Extractor:
     """The instance configuration reader (used while ``reads_model_config``)."""
     no_config: Mapping[type, bool] = _no_config
     """Types known to carry no configuration (checked before ``model_config`` on every call)."""
+    text_reader: Callable[[Any], str | None] = staticmethod(_chunk_text)
+    """``chunk_text`` as telemetry calls it for sampled chunks: the default reader itself while
+    ``chunk_text`` is the default one, else the bound override."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -62,6 +66,7 @@ class Extractor:
         self.read_response = cls.read_response
         self.model_config = cls.model_config
         self.no_config = cls.no_config
+        self.text_reader = cls.text_reader if cls.chunk_text is Extractor.chunk_text else self.chunk_text
         return self
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -70,6 +75,8 @@ class Extractor:
             super().__setattr__("default_response", False)
         elif name == "chunk":
             super().__setattr__("default_chunk", False)
+        elif name == "chunk_text":
+            super().__setattr__("text_reader", value)
 
     def request(self, call: LLMCall, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
         """Fill the request facts (model, parameters, server) before the call is made."""

@@ -28,6 +28,8 @@ class CallExtractor(Protocol):
     no_config: Mapping[type, bool]
     read_response: Callable[[LLMCall, Any, bool], None]
     model_config: Callable[[Any, int], dict[str, Any] | None]
+    text_reader: Callable[[Any], str | None]
+    """``chunk_text`` without a method frame (read for sampled chunks)."""
 
     def input_content(self, call: LLMCall, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None: ...
     def response(self, call: LLMCall, result: Any, capture: bool) -> None: ...

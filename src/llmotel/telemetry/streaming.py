@@ -18,6 +18,7 @@ from opentelemetry import trace
 from llmotel import semconv as sc
 from llmotel._safety import internal_error
 from llmotel.records import LLMCall, StreamState
+from llmotel.telemetry._span_events import SdkEvent, event_appender
 from llmotel.telemetry.errors import bounded_text
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class StreamingSpan:
         "_start_wall",
         "_state",
         "_stride",
+        "_text_reader",
     )
 
     # set by ``LLMSpan.__init__``
@@ -75,6 +77,7 @@ class StreamingSpan:
     _next_sample: int
     _stride: int
     _samples: list[tuple[int, int, str | None]]
+    _text_reader: Callable[[Any], str | None]
 
     _finish: Callable[[int, BaseException | None, dict[str, Any] | None, float | None, float | None], None]
 
@@ -92,6 +95,7 @@ class StreamingSpan:
         self._lock = threading.Lock()
         # the default extractor's per-type chunk reader is called directly (no dispatch per chunk)
         self._fast_chunk = self.extractor.default_chunk
+        self._text_reader = self.extractor.text_reader
         self._start_wall = time_ns() - (perf_counter_ns() - self._start_ns)  # chunk events' timestamps
         self._cap = self._settings.stream_chunk_events if self.recording else 0
         self._count = 0
@@ -180,8 +184,13 @@ class StreamingSpan:
         if not cap:
             self._next_sample = -1
             return
+        try:
+            text = self._text_reader(chunk)
+        except Exception as exc:
+            internal_error("stream events", exc)
+            text = None
         samples = self._samples
-        samples.append((n, now, self._chunk_text(chunk)))
+        samples.append((n, now, text))
         if len(samples) > 2 * cap:  # thin to every other sample; the end picks the final ``cap``
             del samples[1::2]
             self._stride *= 2
@@ -190,7 +199,7 @@ class StreamingSpan:
 
     def _chunk_text(self, chunk: Any) -> str | None:
         try:
-            return self.extractor.chunk_text(chunk)
+            return self._text_reader(chunk)
         except Exception as exc:
             internal_error("stream events", exc)
             return None
@@ -291,6 +300,8 @@ class StreamingSpan:
         final_reason = next((r for r in reversed(reasons) if r), None) if reasons else None
         capture = self.span_content
         span = self.span
+        append = event_appender(span, 4)  # the SDK's own span: the events are added as built
+        offset = self._start_wall - self._start_ns
         for index, event_ns, text in samples:
             event: dict[str, Any] = {
                 sc.EVENT_CHUNK_INDEX: index,
@@ -300,7 +311,10 @@ class StreamingSpan:
                 event[sc.EVENT_CHUNK_FINISH_REASON] = final_reason
             if capture and text:
                 event[sc.EVENT_CHUNK_CONTENT] = bounded_text(text, self._settings.content_max_length)
-            span.add_event(sc.EVENT_STREAM_CHUNK, event, timestamp=self._start_wall + (event_ns - self._start_ns))
+            if append is not None:
+                append(SdkEvent(sc.EVENT_STREAM_CHUNK, event, offset + event_ns))
+            else:
+                span.add_event(sc.EVENT_STREAM_CHUNK, event, timestamp=offset + event_ns)
         return len(samples)
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from llmotel.config import settings
+from llmotel.config import SettingsHolder, settings
 from llmotel.extract import Extractor
 from llmotel.extract._access import get, remember
 from llmotel.extract._headers import header_attributes
 from llmotel.extract.request import server_of_url
-from llmotel.extract.response import read_sdk_request_id
+from llmotel.extract.response import read_response, read_sdk_request_id
 from llmotel.records import LLMCall
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
@@ -44,7 +44,7 @@ def _matches(host: str, pattern: str) -> bool:
 
 def provider_for(host: str | None, azure_client: bool) -> str | None:
     """The provider an OpenAI-compatible host stands for (``None``: openai's own, or unknown)."""
-    s = settings()
+    s = SettingsHolder.current or settings()
     if _host_providers_for[0] is not s:
         _host_providers.clear()
         _host_providers_for[0] = s
@@ -144,4 +144,4 @@ class OpenAIExtractor(Extractor):
                 if dimensions is not None:
                     call.extra = {**(call.extra or {}), "gen_ai.embeddings.dimension.count": dimensions}
             return
-        super().response(call, result, capture)
+        read_response(call, result, capture)  # the default reader, without ``Extractor.response``'s frame
