@@ -142,7 +142,8 @@ def record_stream_request_id(options: dict[str, Any], original: Any) -> WrapperF
         llm = active_llm_span()
         if llm is not None and llm.recording:
             try:
-                facts = header_attributes(getattr(kwargs.get("response"), "headers", None), request_id_only=True)
+                response = getattr(instance, "response", None)  # what the SDK's __init__ kept
+                facts = header_attributes(getattr(response, "headers", None), request_id_only=True)
                 if facts:
                     call = llm.call
                     call.extra = facts if call.extra is None else {**facts, **call.extra}
