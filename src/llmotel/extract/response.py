@@ -171,15 +171,9 @@ def read_response(call: LLMCall, response: Any, capture: bool) -> None:
             add_usage(call, usage_from(usage))
     if reasons is not None:
         call.finish_reasons = reasons
-    # the SDK's own request id, in the model's ``__dict__`` (``sdk_request_id``, inline); not a dict key
+    # the SDK's own request id, in the model's ``__dict__`` (not a key of a dict response)
     request_id = fields.get("_request_id") if fields is not response else None
-    if type(request_id) is str and 0 < len(request_id) <= _MAX_VALUE and not request_id[0].isspace():
-        extra = call.extra
-        if extra is None:
-            call.extra = {REQUEST_ID: request_id.rstrip()}
-        elif REQUEST_ID not in extra:
-            call.extra = {**extra, REQUEST_ID: request_id.rstrip()}
-    elif request_id is not None:
+    if request_id is not None:
         sdk_request_id(call, request_id)
 
 

@@ -88,25 +88,30 @@ def _is_inference_request(options: Any) -> bool:
     return not isinstance(url, str) or url.rstrip("/").endswith(INFERENCE_PATHS)
 
 
+def _headers_onto(llm: Any, headers: Any, request_id_only: bool) -> None:
+    """The allow-listed facts of ``headers`` onto ``llm``'s record (a request id already known,
+    from the SDK's parsed response, is kept); never raises."""
+    from llmotel.extract._headers import header_attributes
+
+    try:
+        facts = header_attributes(headers, llm._settings.ratelimit_attributes, request_id_only)
+        if facts:
+            call = llm.call
+            call.extra = facts if call.extra is None else {**facts, **call.extra}
+    except Exception as exc:
+        internal_error("response headers", exc)
+
+
 def record_response_headers(options: dict[str, Any], original: Any) -> WrapperFn:
     """Patch factory for a Stainless SDK's ``_process_response(response=..., options=...)`` (openai,
     anthropic): the allow-listed response headers (request id, rate limits) of an inference request
     go onto the active LLM span; other requests made under it (files, moderation) are not its own."""
-    from llmotel.extract._headers import header_attributes
     from llmotel.telemetry.spans import active_llm_span
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         llm = active_llm_span()
         if llm is not None and llm.recording and _is_inference_request(kwargs.get("options")):
-            try:
-                facts = header_attributes(
-                    getattr(kwargs.get("response"), "headers", None), llm._settings.ratelimit_attributes
-                )
-                if facts:
-                    call = llm.call
-                    call.extra = facts if call.extra is None else {**call.extra, **facts}
-            except Exception as exc:
-                internal_error("response headers", exc)
+            _headers_onto(llm, getattr(kwargs.get("response"), "headers", None), False)
         return wrapped(*args, **kwargs)
 
     return wrapper
@@ -134,21 +139,13 @@ def response_header_patches(client_module: str) -> tuple[Patch, Patch]:
 def record_stream_request_id(options: dict[str, Any], original: Any) -> WrapperFn:
     """Patch factory for a Stainless SDK's ``Stream.__init__(..., response=...)``: the request id
     of a stream made under an LLM span goes onto it (a stream has no parsed ``_request_id``)."""
-    from llmotel.extract._headers import header_attributes
     from llmotel.telemetry.spans import active_llm_span
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         result = wrapped(*args, **kwargs)
         llm = active_llm_span()
-        if llm is not None and llm.recording:
-            try:
-                response = getattr(instance, "response", None)  # what the SDK's __init__ kept
-                facts = header_attributes(getattr(response, "headers", None), request_id_only=True)
-                if facts:
-                    call = llm.call
-                    call.extra = facts if call.extra is None else {**facts, **call.extra}
-            except Exception as exc:
-                internal_error("response headers", exc)
+        if llm is not None and llm.recording:  # the response the SDK's __init__ kept
+            _headers_onto(llm, getattr(getattr(instance, "response", None), "headers", None), True)
         return result
 
     return wrapper
